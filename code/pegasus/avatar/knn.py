@@ -1,0 +1,71 @@
+"""Nearest neighbours between a point cloud and a (small) vertex set, brute force in torch.
+
+Used for the FLAME correspondence of PointAvatar (each canonical point ↔ its nearest
+canonical head-model vertex v*). V is a few thousand, so a chunked brute force is exact,
+needs no compiled extension and runs on any device. No gradients: indices are piecewise
+constant, and callers gather what they need from the index.
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["knn_points", "nearest_vertex"]
+
+DEFAULT_CHUNK_ELEMENTS = 1 << 23  # distance-matrix entries held at once (32 MiB in float32)
+
+
+@torch.no_grad()
+def knn_points(
+    points: torch.Tensor, vertices: torch.Tensor, k: int = 1, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k nearest vertices of every point (exact, ascending distance; ties: lower index).
+
+    Args:
+        points: (N, 3) or (P, N, 3) query points.
+        vertices: (V, 3) or (P, V, 3) reference points (P matches ``points`` when batched).
+        k: neighbours per point, 1 ≤ k ≤ V.
+        chunk_elements: memory bound, the most point-vertex distances held at once; does not
+            change the result.
+
+    Returns:
+        squared distances (..., N, k) and int64 indices into ``vertices`` (..., N, k).
+    """
+    if points.shape[-1] != 3 or vertices.shape[-1] != 3 or points.ndim not in (2, 3):
+        raise ValueError(f"knn_points: expected (N, 3) / (P, N, 3) points and vertices, got "
+                         f"{tuple(points.shape)} and {tuple(vertices.shape)}")
+    if points.ndim == 3:
+        verts = vertices if vertices.ndim == 3 else vertices.expand(points.shape[0], -1, -1)
+        results = [knn_points(p, v, k, chunk_elements) for p, v in zip(points, verts)]
+        return torch.stack([r[0] for r in results]), torch.stack([r[1] for r in results])
+    if vertices.ndim != 2:
+        raise ValueError(f"knn_points: unbatched points need (V, 3) vertices, got {tuple(vertices.shape)}")
+    num_vertices = vertices.shape[0]
+    if not 1 <= k <= num_vertices:
+        raise ValueError(f"knn_points: k must lie in [1, V={num_vertices}], got {k}")
+    vertices = vertices.to(points.dtype)
+    vertex_sq = (vertices * vertices).sum(-1)  # (V,)
+    chunk = max(1, chunk_elements // max(num_vertices, 1))
+    dists, indices = [], []
+    for start in range(0, points.shape[0], chunk):
+        part = points[start:start + chunk]
+        # Exact differences, not |p|² − 2p·v + |v|² (which cancels badly near the surface):
+        # the expansion only pre-selects, the exact distance decides.
+        approx = vertex_sq[None, :] - 2.0 * part @ vertices.t()  # (n, V), |p|² dropped
+        candidates = min(num_vertices, k + 8)
+        _, cand = approx.topk(candidates, dim=1, largest=False, sorted=False)
+        exact = ((part[:, None, :] - vertices[cand]) ** 2).sum(-1)  # (n, C)
+        # Sort by (distance, index) so ties resolve to the lower vertex index.
+        order = torch.argsort(cand, dim=1)
+        cand, exact = cand.gather(1, order), exact.gather(1, order)
+        best, pos = torch.sort(exact, dim=1, stable=True)
+        dists.append(best[:, :k])
+        indices.append(cand.gather(1, pos[:, :k]))
+    if not dists:
+        empty = points.new_zeros(0, k)
+        return empty, empty.long()
+    return torch.cat(dists), torch.cat(indices)
+
+
+def nearest_vertex(points: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor:
+    """(..., N, 3) points, (V, 3) or (P, V, 3) vertices → (..., N) int64 index of the nearest vertex."""
+    return knn_points(points, vertices, k=1)[1][..., 0]

@@ -1,0 +1,177 @@
+"""Loss terms of the avatar (pure functions) and an optional VGG16 perceptual loss.
+
+Weights and schedules come from the ``loss`` config section; :meth:`PointAvatar.losses`
+combines these terms. Every function returns an unweighted scalar.
+
+VGG16 ImageNet weights cannot be downloaded here and torchvision is not available, so
+:class:`VGG16Features` is a plain-torch copy of the VGG16 convolutional layers that loads a
+user-supplied state dict file (torchvision's ``vgg16`` layout: ``features.<i>.weight``;
+a file of only the convolutions works too). Without a file the perceptual term is off.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "rgb_l1",
+    "mask_l1",
+    "sdf_loss",
+    "eikonal_loss",
+    "skinning_prior",
+    "pose_basis_prior",
+    "expression_basis_prior",
+    "segmentation_bce",
+    "prior_weight",
+    "VGG16Features",
+    "perceptual_loss",
+    "load_vgg16",
+]
+
+
+def rgb_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean |pred − target| over all pixels and channels ((B, H, W, 3) each, on white)."""
+    return (pred - target).abs().mean()
+
+
+def mask_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean |pred − target| of (B, H, W) masks."""
+    return (pred - target).abs().mean()
+
+
+def sdf_loss(sdf: torch.Tensor) -> torch.Tensor:
+    """mean(SDF²) at the points: they should lie on the zero level set."""
+    return (sdf * sdf).mean()
+
+
+def eikonal_loss(gradients: torch.Tensor) -> torch.Tensor:
+    """mean((‖∇SDF‖ − 1)²) over (..., 3) gradients."""
+    return ((gradients.norm(dim=-1) - 1.0) ** 2).mean()
+
+
+def skinning_prior(weights: torch.Tensor, flame_weights: torch.Tensor) -> torch.Tensor:
+    """MSE between predicted (…, 6) skinning weights and the head model's (ghost weight 0)."""
+    return F.mse_loss(weights, flame_weights.expand_as(weights))
+
+
+def pose_basis_prior(pose_basis: torch.Tensor, flame_pose_basis: torch.Tensor) -> torch.Tensor:
+    """MSE(10·P, 10·P_FLAME) of (…, 3, 36) pose-corrective bases."""
+    return F.mse_loss(10.0 * pose_basis, 10.0 * flame_pose_basis.expand_as(pose_basis))
+
+
+def expression_basis_prior(
+    expr_basis: torch.Tensor, flame_expr_basis: torch.Tensor, expression_variance: torch.Tensor,
+    variance_scale: float = 50.0,
+) -> torch.Tensor:
+    """mean((10·E − 10·E_FLAME)² / (variance_scale · var ψ)) of (…, 3, E) bases.
+
+    Components that vary little in the training video are held closer to the head model.
+    ``expression_variance`` (E,) is the per-component variance of the training expressions
+    (already floored by the caller).
+    """
+    diff = 10.0 * expr_basis - 10.0 * flame_expr_basis.expand_as(expr_basis)
+    return (diff * diff / (variance_scale * expression_variance)).mean()
+
+
+def segmentation_bce(probability: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Binary cross-entropy of a composited part probability (B, H, W) against a part mask."""
+    p = probability.clamp(eps, 1.0 - eps)
+    return F.binary_cross_entropy(p, target.to(p.dtype))
+
+
+def prior_weight(base: float, halve_epochs, epoch: int) -> float:
+    """λ(epoch) = base · 0.5^(number of milestones ≤ epoch) (PointAvatar: 10, halved at 10/20/30/40)."""
+    return float(base) * 0.5 ** sum(1 for milestone in halve_epochs if epoch >= milestone)
+
+
+# --------------------------------------------------------------------------- perceptual
+
+_VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512)
+"""The VGG16 convolutions up to relu4_3 (``features.0`` … ``features.22`` in torchvision)."""
+_VGG16_TAPS = (3, 8, 15, 22)
+"""Indices of relu1_2, relu2_2, relu3_3, relu4_3 in ``features``."""
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGG16Features(nn.Module):
+    """VGG16 ``features`` up to relu4_3, returning the four ReLU block outputs.
+
+    Layer indices match torchvision's ``vgg16().features`` so its state dict loads directly.
+    Inputs are (B, 3, H, W) in [0, 1]; ImageNet normalisation is applied inside.
+    """
+
+    def __init__(self):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for item in _VGG16_LAYOUT:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU(inplace=False)]
+                channels = item
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        x = (images - self.mean) / self.std
+        taps = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in _VGG16_TAPS:
+                taps.append(x)
+        return taps
+
+
+def load_vgg16(path: str | os.PathLike) -> VGG16Features:
+    """Loads VGG16 convolution weights from a state dict file (torchvision layout).
+
+    Accepts keys ``features.<i>.weight|bias`` (extra keys such as the classifier are
+    ignored) or ``<i>.weight|bias``. Loaded with ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError / ValueError naming the file and the missing or mis-shaped keys.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: VGG16 weights file not found (set loss.vgg_weights = null to "
+                                "train without the perceptual loss)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    model = VGG16Features()
+    wanted = model.features.state_dict()
+    picked, missing, bad = {}, [], []
+    for key, value in wanted.items():
+        source = state.get(f"features.{key}", state.get(key))
+        if source is None:
+            missing.append(f"features.{key}")
+        elif tuple(source.shape) != tuple(value.shape):
+            bad.append(f"features.{key} {tuple(source.shape)} ≠ {tuple(value.shape)}")
+        else:
+            picked[key] = source
+    if missing or bad:
+        raise ValueError(f"{path}: not a VGG16 state dict (missing {missing[:4]}, mis-shaped {bad[:4]})")
+    model.features.load_state_dict(picked)
+    log.info("perceptual loss: VGG16 weights from %s", path)
+    return model
+
+
+def perceptual_loss(vgg: VGG16Features, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Sum over relu1_2 … relu4_3 of the mean L1 feature difference; images (B, H, W, 3)."""
+    vgg = vgg.to(device=pred.device, dtype=pred.dtype)
+    both = torch.cat([pred, target]).permute(0, 3, 1, 2)
+    loss = pred.new_zeros(())
+    for features in vgg(both):
+        f_pred, f_target = features.chunk(2)
+        loss = loss + (f_pred - f_target.detach()).abs().mean()
+    return loss

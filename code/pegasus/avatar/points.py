@@ -1,0 +1,236 @@
+"""The avatar's canonical point cloud and its coarse-to-fine schedule (PointAvatar §4).
+
+:class:`PointCloudState` owns the learnable canonical points (N, 3) and the splat radius
+(NDC units, see :mod:`pegasus.render`). At the end of every epoch the trainer calls
+:meth:`PointCloudState.end_epoch` with the points that were visible during the epoch;
+the state then
+
+1. prunes the invisible points (from ``prune_from_epoch`` on, while the radius is at least
+   ``prune_min_radius``), and
+2. every ``upsample_freq`` epochs duplicates every point with a uniform jitter of ±r/2
+   per axis (filling up to ``max_points`` when doubling would exceed it) and shrinks the
+   radius by ``radius_factor`` (not below ``min_radius``).
+
+The optimizer is edited in place, as gsplat's strategies do: the new point tensor replaces
+the old one inside its existing param group and Adam's per-row moments are gathered with
+the same row index (kept rows for a prune, parents for duplicated rows), so the optimizer
+object, its param groups and any LR scheduler attached to it stay valid. Random jitter
+comes from a generator seeded with (seed, epoch), so every DDP rank changes its cloud
+identically.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "PointSchedule",
+    "PointCloudState",
+    "fibonacci_sphere",
+    "gather_parameter_rows",
+    "epoch_generator",
+]
+
+
+def fibonacci_sphere(count: int, radius: float) -> torch.Tensor:
+    """(count, 3) points spread evenly on a sphere (golden-angle spiral, deterministic)."""
+    i = torch.arange(count, dtype=torch.float64) + 0.5
+    y = 1.0 - 2.0 * i / count
+    ring = (1.0 - y * y).clamp_min(0.0).sqrt()
+    theta = math.pi * (3.0 - math.sqrt(5.0)) * i
+    points = torch.stack([ring * torch.cos(theta), y, ring * torch.sin(theta)], dim=-1)
+    return (radius * points).float()
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A CPU generator seeded from (seed, epoch), identical on every rank."""
+    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(epoch)) % (2**63))
+
+
+@torch.no_grad()
+def gather_parameter_rows(
+    param: nn.Parameter,
+    index: torch.Tensor,
+    optimizer: torch.optim.Optimizer | None = None,
+    delta: torch.Tensor | None = None,
+) -> nn.Parameter:
+    """A new parameter ``param[index] (+ delta)``, swapped into ``optimizer`` in place.
+
+    Args:
+        param: (N, ...) parameter.
+        index: (M,) int64 rows of ``param`` to keep or duplicate, in the new order.
+        optimizer: None, or an optimizer holding ``param`` in one of its groups; the new
+            parameter takes its place in that group and every per-row state tensor
+            (Adam's ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``) is gathered with
+            ``index``; scalar state (``step``) is kept.
+        delta: optional (M, ...) added to the gathered rows (e.g. jitter of duplicates).
+
+    Returns:
+        the new :class:`torch.nn.Parameter` (the caller stores it on its module).
+    """
+    data = param.detach().index_select(0, index)
+    if delta is not None:
+        data = data + delta.to(data)
+    new_param = nn.Parameter(data, requires_grad=param.requires_grad)
+    if optimizer is None:
+        return new_param
+    for group in optimizer.param_groups:
+        for position, existing in enumerate(group["params"]):
+            if existing is not param:
+                continue
+            group["params"][position] = new_param
+            state = optimizer.state.pop(param, None)
+            if state is not None:
+                optimizer.state[new_param] = {
+                    key: value.index_select(0, index.to(value.device))
+                    if isinstance(value, torch.Tensor) and value.ndim > 0 and value.shape[0] == param.shape[0]
+                    else value
+                    for key, value in state.items()
+                }
+            return new_param
+    raise ValueError("gather_parameter_rows: the optimizer does not hold this parameter; build the "
+                     "optimizer from PointAvatar.parameter_groups() after loading a checkpoint")
+
+
+@dataclass(frozen=True)
+class PointSchedule:
+    """Settings of the point cloud (all from ``model.points`` in the config).
+
+    Attributes:
+        init_count: initial number of points (400).
+        init_sphere_radius: they start on a sphere of this radius (0.5, scaled head units).
+        init_radius: initial splat radius, NDC units (0.169 for 400 points at 512²).
+        radius_factor: radius multiplier at every upsampling (0.75).
+        min_radius: radius floor, NDC (PointAvatar 0.005 at 512²; ~1 pixel is sensible).
+        prune_min_radius: prune only while the radius is ≥ this (PointAvatar 0.006).
+        prune_from_epoch: first epoch (0-based) whose end prunes (1 = not after the first).
+        upsample_freq: upsample at the end of epochs e with (e + 1) % upsample_freq == 0.
+        max_points: cap on the number of points.
+        seed: base seed of the jitter.
+    """
+
+    init_count: int = 400
+    init_sphere_radius: float = 0.5
+    init_radius: float = 0.169
+    radius_factor: float = 0.75
+    min_radius: float = 0.005
+    prune_min_radius: float = 0.006
+    prune_from_epoch: int = 1
+    upsample_freq: int = 5
+    max_points: int = 409_600
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.init_count < 1 or self.max_points < self.init_count:
+            raise ValueError(f"model.points: need 1 ≤ init_count ≤ max_points, got {self.init_count}, "
+                             f"{self.max_points}")
+        if self.upsample_freq < 1 or not 0 < self.radius_factor <= 1 or self.init_radius <= 0:
+            raise ValueError("model.points: need upsample_freq ≥ 1, 0 < radius_factor ≤ 1, init_radius > 0")
+
+
+class PointCloudState(nn.Module):
+    """Canonical points (N, 3) ``nn.Parameter`` + splat radius + the prune/upsample schedule.
+
+    ``radius`` (a float, NDC units) is stored in a buffer so it travels with the state
+    dict; loading a state dict of another size resizes ``points`` first.
+    """
+
+    def __init__(self, schedule: PointSchedule | None = None):
+        super().__init__()
+        self.schedule = schedule or PointSchedule()
+        self.points = nn.Parameter(fibonacci_sphere(self.schedule.init_count, self.schedule.init_sphere_radius))
+        self.register_buffer("radius_buffer", torch.tensor(float(self.schedule.init_radius)))
+
+    @property
+    def radius(self) -> float:
+        """Splat radius in NDC units."""
+        return float(self.radius_buffer)
+
+    @radius.setter
+    def radius(self, value: float) -> None:
+        self.radius_buffer.fill_(float(value))
+
+    @property
+    def num_points(self) -> int:
+        return self.points.shape[0]
+
+    def _replace(self, index: torch.Tensor, optimizer, delta: torch.Tensor | None = None) -> None:
+        self.points = gather_parameter_rows(self.points, index.to(self.points.device), optimizer, delta)
+
+    @torch.no_grad()
+    def prune(self, keep: torch.Tensor, optimizer: torch.optim.Optimizer | None = None) -> int:
+        """Keeps the points where ``keep`` (N,) bool is True; returns how many were removed."""
+        if keep.shape != (self.num_points,) or keep.dtype != torch.bool:
+            raise ValueError(f"prune: keep must be a ({self.num_points},) bool tensor, got "
+                             f"{tuple(keep.shape)} {keep.dtype}")
+        removed = int((~keep).sum())
+        if removed:
+            self._replace(keep.nonzero().squeeze(1), optimizer)
+        return removed
+
+    @torch.no_grad()
+    def upsample(self, epoch: int, optimizer: torch.optim.Optimizer | None = None) -> int:
+        """Duplicates points with ±r/2 uniform jitter up to 2N (or the cap); returns how many
+        were added. The radius is not changed here (see :meth:`end_epoch`)."""
+        count = self.num_points
+        added = min(count, self.schedule.max_points - count)
+        if added <= 0:
+            return 0
+        generator = epoch_generator(self.schedule.seed, epoch)
+        parents = torch.arange(count) if added == count else torch.randperm(count, generator=generator)[:added]
+        parents = parents.sort().values
+        jitter = (torch.rand(added, 3, generator=generator) - 0.5) * self.radius  # ±r/2
+        index = torch.cat([torch.arange(count), parents])
+        delta = torch.cat([torch.zeros(count, 3), jitter])
+        self._replace(index, optimizer, delta)
+        return added
+
+    def end_epoch(
+        self, epoch: int, visible: torch.Tensor | None, optimizer: torch.optim.Optimizer | None = None
+    ) -> bool:
+        """Applies the schedule after epoch ``epoch`` (0-based).
+
+        Args:
+            epoch: the epoch that just ended.
+            visible: (N,) bool, points visible in any frame of the epoch (OR over batches and
+                ranks), or None to skip pruning.
+            optimizer: the live optimizer (edited in place), or None.
+
+        Returns:
+            True when the number of points changed (the trainer then rebuilds its DDP
+            wrapper; the optimizer needs nothing).
+        """
+        s = self.schedule
+        changed = False
+        if visible is not None and epoch >= s.prune_from_epoch and self.radius >= s.prune_min_radius:
+            visible = visible.to(self.points.device)
+            if not bool(visible.any()):
+                log.warning("epoch %d: no point was visible; pruning skipped (check cameras and data)", epoch)
+            else:
+                removed = self.prune(visible, optimizer)
+                if removed:
+                    log.info("epoch %d: pruned %d invisible points → %d", epoch, removed, self.num_points)
+                    changed = True
+        if (epoch + 1) % s.upsample_freq == 0:
+            added = self.upsample(epoch, optimizer)
+            if added:
+                self.radius = max(self.radius * s.radius_factor, s.min_radius)
+                log.info("epoch %d: upsampled +%d → %d points, radius %.4f", epoch, added, self.num_points,
+                         self.radius)
+                changed = True
+        return changed
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        stored = state_dict.get(prefix + "points")
+        if isinstance(stored, torch.Tensor) and stored.shape != self.points.shape:
+            self.points = nn.Parameter(torch.empty_like(stored, device=self.points.device),
+                                       requires_grad=self.points.requires_grad)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)

@@ -1,0 +1,173 @@
+"""The declared schema of every config key: type, nullability, allowed values, meaning.
+
+Values (defaults included) live only in ``confs/*.conf``; this file says what each key *is*.
+Every key listed here must be present in a resolved config (``confs/base.conf`` sets them
+all), so a missing key is always an error, never a silent default. Sections are added here
+as pipeline stages land.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key.
+
+    Attributes:
+        type: ``int``, ``float`` (ints accepted), ``str``, ``bool`` or ``list``.
+        doc: what the key means, with units.
+        nullable: ``null`` is allowed.
+        choices: allowed values (empty: any value of the type).
+        item_type: element type of a list key.
+        length: required list length (None: any).
+    """
+
+    type: type
+    doc: str
+    nullable: bool = False
+    choices: tuple = ()
+    item_type: type | None = None
+    length: int | None = None
+
+
+SCHEMA: dict[str, Key] = {
+    # --- experiment: where runs go and how they are seeded -------------------------------------
+    "experiment.name": Key(str, "run name; outputs go to <output_root>/<name>/"),
+    "experiment.output_root": Key(str, "folder holding run folders (relative to the working dir)"),
+    "experiment.seed": Key(int, "base random seed (each rank adds its rank)"),
+    "experiment.device": Key(str, "compute device", choices=("auto", "cpu", "cuda")),
+    # --- head_model: which FLAME-format model and how it is used -------------------------------
+    "head_model.path": Key(
+        str,
+        "FLAME-format model: generic_model.pkl (FLAME 2020), flame2023.pkl, flame2023_Open.pkl "
+        "or a project .npz. null = the generated stand-in head at standin.output",
+        nullable=True,
+    ),
+    "head_model.landmark_embedding": Key(
+        str,
+        "landmark file: DECA/FLAME landmark_embedding.npy or a project .npz (70 barycentric "
+        "landmarks). null = the embedding stored in the model file (stand-in head)",
+        nullable=True,
+    ),
+    "head_model.iris_vertex_ids": Key(
+        list,
+        "vertex ids of the 2 iris centres [eye of landmarks 36-41, eye of 42-47], used when the "
+        "landmark file has only the 68 iBUG landmarks (FLAME + DECA embedding)",
+        item_type=int,
+        length=2,
+    ),
+    "head_model.texture_space": Key(
+        str, "FLAME texture-space file with vt/ft (e.g. FLAME_texture.npz); null = none or the "
+        "model file's own", nullable=True,
+    ),
+    "head_model.scale": Key(float, "scale applied once at load to template, bases (FLAME ×4)"),
+    "head_model.n_shape": Key(int, "identity components used (zero-padded if the file has fewer)"),
+    "head_model.n_expr": Key(int, "expression components used (zero-padded if the file has fewer)"),
+    "head_model.canonical_jaw_opening": Key(float, "jaw opening of the canonical state, radians"),
+    # --- standin: the generated stand-in head model --------------------------------------------
+    "standin.output": Key(str, "where the generated stand-in head .npz is written / cached"),
+    "standin.seed": Key(int, "generator seed (0 = the project's default head)"),
+    "standin.n_shape": Key(int, "identity components generated (≥ 20)"),
+    "standin.n_expr": Key(int, "expression components generated (≥ 10)"),
+    # --- picture: the head-model overview grid -------------------------------------------------
+    "picture.output": Key(str, "PNG file written by `pegasus picture`"),
+    "picture.image_size": Key(int, "side of each tile in pixels"),
+    "picture.n_random": Key(int, "number of random shape/expression/pose samples in the grid"),
+    "picture.shape_std": Key(float, "std of random identity coefficients"),
+    "picture.expr_std": Key(float, "std of random expression coefficients"),
+    "picture.pose_std": Key(float, "std of random neck/jaw rotations, radians"),
+    "picture.camera_distance": Key(float, "camera distance from the head, scaled head units"),
+    "picture.focal": Key(float, "focal length in units of the image side"),
+    # --- dataset: which IMavatar-layout videos a single-person avatar trains / tests on --------
+    "dataset.root": Key(str, "datasets folder holding <subject>/<subject>/<video>/"),
+    "dataset.subject": Key(str, "subject (person) name"),
+    "dataset.train_videos": Key(list, "training videos (splits are videos, never frames)", item_type=str),
+    "dataset.test_videos": Key(list, "held-out test videos", item_type=str),
+    "dataset.resolution": Key(int, "square image side in pixels the images are resized to"),
+    "dataset.train_stride": Key(int, "use every n-th training frame"),
+    "dataset.test_stride": Key(int, "use every n-th test frame"),
+    "dataset.load_semantic": Key(bool, "load semantic label maps (needed by part losses)"),
+    # --- train: the optimisation loop (model sizes and loss weights live in model / loss) -----
+    "train.epochs": Key(int, "epochs to train"),
+    "train.max_batch": Key(int, "largest batch (frames per step per process)"),
+    "train.max_points_per_batch": Key(int, "batch = min(max_points_per_batch // points, max_batch)"),
+    "train.lr_milestones": Key(list, "epochs at which every learning rate is multiplied by lr_gamma",
+                               item_type=int),
+    "train.lr_gamma": Key(float, "learning-rate decay factor at each milestone"),
+    "train.num_workers": Key(int, "DataLoader worker processes (0 = load in the training process)"),
+    "train.checkpoint_every_iters": Key(int, "also checkpoint every n optimizer steps (0 = per epoch only)"),
+    "train.log_every_iters": Key(int, "TensorBoard scalars every n steps"),
+    "train.image_every_iters": Key(int, "TensorBoard image grid every n steps (0 = never)"),
+    # --- synth_db: the generated multi-person video database (the embedded default data) -----
+    "synth_db.root": Key(str, "output folder: <root>/<person>/<person>/<video>/, ground_truth/, previews/"),
+    "synth_db.seed": Key(int, "population, motion and texture seed (same seed → byte-identical PNGs and JSON)"),
+    "synth_db.target": Key(str, "name of the target, the person PEGASUS personalises"),
+    "synth_db.new_person": Key(str, "name of the person of zero-shot transfer"),
+    "synth_db.db_prefix": Key(str, "DB people are named <db_prefix>00, <db_prefix>01, …"),
+    "synth_db.n_db": Key(int, "number of DB people (≥ 1)"),
+    "synth_db.train_video": Key(str, "folder name of each person's training video"),
+    "synth_db.test_video": Key(str, "folder name of each person's test video (different motion)"),
+    "synth_db.train_frames": Key(int, "frames of each training video"),
+    "synth_db.test_frames": Key(int, "frames of each test video"),
+    "synth_db.fps": Key(float, "frame rate of the motion and of the preview mp4s, frames per second"),
+    "synth_db.image_size": Key(int, "side of the square frames, pixels"),
+    "synth_db.supersample": Key(int, "renderer subsamples per pixel side (anti-aliased masks and edges)"),
+    "synth_db.texture_size": Key(int, "side of a person's head texture in texels (the atlas is twice as wide)"),
+    "synth_db.batch_size": Key(int, "frames per render call"),
+    "synth_db.workers": Key(int, "worker processes (1 = render in this process)"),
+    "synth_db.camera_distance": Key(float, "camera distance from the head origin along +z, scaled head units"),
+    "synth_db.focal": Key(float, "focal length in units of the image side (intrinsics [-focal, focal, 0.5, 0.5])"),
+    "synth_db.camera_height": Key(float, "height y of the point the camera centres, scaled head units"),
+    "synth_db.camera_jitter": Key(float, "amplitude of the smooth per-frame camera translation, scaled head units"),
+    "synth_db.max_yaw_deg": Key(float, "peak head yaw (turn left/right) of every video, degrees"),
+    "synth_db.max_pitch_deg": Key(float, "peak head pitch (nod), degrees"),
+    "synth_db.max_roll_deg": Key(float, "peak head roll (tilt), degrees"),
+    "synth_db.head_motion_hz": Key(list, "frequency range [min, max] of the head rotation, Hz", item_type=float, length=2),
+    "synth_db.expression_hz": Key(list, "frequency range [min, max] of the expressions, Hz", item_type=float, length=2),
+    "synth_db.jaw_hz": Key(list, "frequency range [min, max] of the jaw (talking), Hz", item_type=float, length=2),
+    "synth_db.max_jaw_opening": Key(float, "peak jaw opening, radians"),
+    "synth_db.expression_amplitude": Key(float, "peak |coefficient| of the expression components (head-model units)"),
+    "synth_db.blink_components": Key(list, "expression components driven together as blinks (0 open, 1 closed)",
+                                     item_type=str),
+    "synth_db.blink_interval_s": Key(list, "range [min, max] of the time between blinks, seconds", item_type=float,
+                                     length=2),
+    "synth_db.gaze_amplitude": Key(float, "peak eyeball rotation of the gaze, radians"),
+    "synth_db.ambient": Key(float, "ambient light weight (Lambertian shading)"),
+    "synth_db.diffuse": Key(float, "diffuse light weight (Lambertian shading)"),
+    "synth_db.light_azimuth_deg": Key(float, "peak |azimuth| of each video's light from the camera axis, degrees"),
+    "synth_db.light_elevation_deg": Key(list, "range [min, max] of each video's light elevation, degrees",
+                                        item_type=float, length=2),
+    "synth_db.identity_std": Key(float, "std of the sampled identity coefficients not owned by a part"),
+    "synth_db.db_accessory_fraction": Key(float, "fraction of DB people wearing each worn accessory (hat, "
+                                          "eyeglasses); the target and the new person wear none"),
+    "synth_db.gt_categories": Key(list, "part categories of the ground truth 'person with DB person k's part'",
+                                  item_type=str),
+    "synth_db.gt_frame_stride": Key(int, "every n-th test frame gets ground truth"),
+    "synth_db.contact_tile": Key(int, "side of each contact-sheet tile, pixels"),
+    "synth_db.previews": Key(bool, "write an mp4 per video to <root>/previews/"),
+    # --- test: evaluation render sets and metrics (pegasus.eval.render_sets, docs/evaluation.md) ---
+    "test.sets": Key(list, "render sets, any of: test (test frames scored against ground truth), "
+                     "driving (the driving video's motion on the target), yaw (a head turn)", item_type=str),
+    "test.channels": Key(list, "render_fn channels written as PNGs and mp4s (must include rgb), e.g. "
+                         "rgb, normal, albedo, shading, mask", item_type=str),
+    "test.frame_stride": Key(int, "every n-th frame of the test and driving videos is rendered"),
+    "test.batch_size": Key(int, "frames per render_fn call (memory stays bounded by one batch)"),
+    "test.erode_dilate": Key(bool, "open the rgb render (3x3 erode, then dilate) before scoring, as "
+                             "PointAvatar's rgb_erode_dilate"),
+    "test.no_cloth": Key(bool, "also report <metric>_no_cloth with cloth labels {15, 16} of the GT "
+                         "semantic map set to white in both images (needs semantic maps)"),
+    "test.lpips_weights": Key(str, "LPIPS AlexNet weights: a .pth file or a folder of them (torchvision "
+                              "alexnet-owt-7be5be79.pth + lpips v0.1 alex.pth); null = LPIPS reported as null",
+                              nullable=True),
+    "test.yaw_max_deg": Key(float, "the yaw set turns the head (neck slot) from -max to +max, degrees"),
+    "test.yaw_frames": Key(int, "frames of the yaw set"),
+    "test.yaw_expression_frame": Key(int, "target frame whose expression, jaw and eyes the yaw set uses; "
+                                     "null = neutral", nullable=True),
+    "test.camera_frame": Key(int, "target frame (0-based index in the test dataset) whose camera and "
+                             "identity the driving and yaw sets use"),
+    "test.driving_flame_params": Key(str, "driving video: its flame_params.json or folder; null = no "
+                                     "driving set", nullable=True),
+    "test.fps": Key(float, "frame rate of the mp4s, frames per second"),
+    "test.grid_rows": Key(int, "frames (rows) of each set's grid.png, evenly spaced"),
+}

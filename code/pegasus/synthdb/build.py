@@ -1,0 +1,441 @@
+"""Writes the synthetic database: people's videos, ground truth, manifest, contact sheet.
+
+Layout under ``synth_db.root`` (see docs/synth_db.md)::
+
+    <person>/<person>/<video>/            IMavatar video folders (image, mask, semantic,
+                                          keypoint.json, iris.json, flame_params.json)
+    <person>/<person>/synth_db.json       record: the person and a settings hash per video
+    ground_truth/<person>/<person>/<category>_<db>/   "person wearing db's part": image,
+                                          mask, semantic, mask_object (the part), flame_params
+    ground_truth/<person>/<person>/synth_db.json       record of the entries
+    ground_truth/manifest.json            the entries: person, video, category, db person, frames, paths
+    people.json                           the population: roles, identities, parts, videos
+    contact_sheet.png, previews/<person>_<video>.mp4, synth_db.conf (the resolved config)
+
+Work is split into jobs (a video, a person's ground truth with one DB person, a contact
+sheet card) run by ``synth_db.workers`` processes. A job whose recorded settings hash
+matches is skipped; every video folder is written atomically (``write_video``), and the
+records are written by this process after the job's folders are in place, so an
+interrupted run never leaves a half video that loads or a record that lies.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..config import Config, save_config
+from ..data.images import to_uint8
+from ..data.imavatar import (FLAME_PARAMS_FILE, FlameFrame, FlameParams, numbered_frame_names, read_video, subject_dir,
+                             video_dir, write_video)
+from ..eval.media import write_mp4, write_png
+from ..geometry.camera import cameras_from_imavatar, pixels_to_normalized
+from ..headmodel import head_model_from_config, resolve_head_model_path
+from ..utils import atomic_path
+from .motion import sample_motion
+from .people import Person, sample_population
+from .previews import colour_labels, contact_sheet, person_card, preview_frame
+from .scene import SceneRenderer, orbit_camera, video_cameras
+from .settings import SynthDbSettings
+
+__all__ = ["GROUND_TRUTH_DIR", "RECORD_FILE", "MANIFEST_FILE", "PEOPLE_FILE", "CONTACT_SHEET_FILE", "PREVIEW_DIR",
+           "StageTiming", "BuildReport", "build_database", "ground_truth_name"]
+
+log = logging.getLogger(__name__)
+
+GROUND_TRUTH_DIR = "ground_truth"
+RECORD_FILE = "synth_db.json"
+MANIFEST_FILE = "manifest.json"
+PEOPLE_FILE = "people.json"
+CONTACT_SHEET_FILE = "contact_sheet.png"
+PREVIEW_DIR = "previews"
+_CARD_YAWS_DEG = (0.0, 40.0)
+_CARD_LIGHT = np.array([0.35, -0.45, -1.0])
+_SHEET_COLUMNS = 2
+
+
+def ground_truth_name(category: str, db_person: str) -> str:
+    """Folder name of "a person wearing ``db_person``'s ``category``" (METHOD §5/§6)."""
+    return f"{category}_{db_person}"
+
+
+# ---------------------------------------------------------------------------------------
+# Jobs (run in worker processes or in this one)
+
+
+@dataclass(frozen=True)
+class _VideoJob:
+    person: Person
+    video: str
+
+
+@dataclass(frozen=True)
+class _GroundTruthJob:
+    person: Person
+    donor: Person
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _CardJob:
+    person: Person
+
+
+@dataclass
+class _JobResult:
+    """What a job did: frames rendered and worker seconds per step."""
+
+    frames: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    card: np.ndarray | None = None
+
+    def add(self, step: str, seconds: float) -> None:
+        self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+
+
+@dataclass
+class _WorkerState:
+    settings: SynthDbSettings
+    renderer: SceneRenderer
+
+
+_STATE: _WorkerState | None = None
+
+
+def _init_worker(cfg_data: dict, source: str, threads: int | None) -> None:
+    """Loads the head model and builds the renderer once per process."""
+    global _STATE
+    if threads is not None:
+        torch.set_num_threads(threads)
+    cfg = Config(cfg_data, source)
+    settings = SynthDbSettings.from_config(cfg)
+    _STATE = _WorkerState(settings, SceneRenderer(head_model_from_config(cfg), settings))
+
+
+def _render_batches(scene, motion, intrinsics: np.ndarray, world_mats: np.ndarray, indices: Sequence[int],
+                    categories: Sequence[str], result: _JobResult) -> dict[str, list]:
+    """Renders frames ``indices`` of a video in batches → lists of uint8 images, uint8 masks,
+    labels, part masks per category and (70, 2) pixel landmarks."""
+    state = _STATE
+    size = state.settings.image_size
+    out = {"images": [], "masks": [], "labels": [], "landmarks": [], **{c: [] for c in categories}}
+    for start in range(0, len(indices), state.settings.batch_size):
+        batch = np.asarray(indices[start:start + state.settings.batch_size])
+        begin = time.perf_counter()
+        cameras = cameras_from_imavatar(torch.from_numpy(intrinsics).float(), torch.from_numpy(world_mats[batch]).float(),
+                                        (size, size))
+        frames = state.renderer.render(scene, motion.expression[batch], motion.pose[batch], cameras,
+                                       motion.light_direction, categories)
+        result.add("render", time.perf_counter() - begin)
+        result.frames += len(batch)
+        out["images"] += list(to_uint8(frames.images))
+        out["masks"] += list(to_uint8(frames.masks))
+        out["labels"] += list(frames.labels)
+        out["landmarks"] += list(frames.landmarks)
+        for name in categories:
+            out[name] += list(to_uint8(frames.part_masks[name]))
+    return out
+
+
+def _flame_params(shape: np.ndarray, motion, intrinsics: np.ndarray, world_mats: np.ndarray,
+                  landmarks: Sequence[np.ndarray], size: int) -> FlameParams:
+    """flame_params.json of a rendered video (bbox: the 68 landmarks' box, normalised)."""
+    frames = []
+    for k, name in enumerate(numbered_frame_names(len(motion))):
+        normalised = pixels_to_normalized(torch.from_numpy(landmarks[k]), (size, size)).numpy()
+        bbox = np.concatenate([normalised[:68].min(0), normalised[:68].max(0)])
+        frames.append(FlameFrame(name, world_mats[k], motion.expression[k], motion.pose[k], bbox, normalised))
+    return FlameParams(intrinsics, shape, tuple(frames))
+
+
+def _run_video(job: _VideoJob) -> _JobResult:
+    state, result = _STATE, _JobResult()
+    settings, renderer = state.settings, state.renderer
+    begin = time.perf_counter()
+    motion = sample_motion(settings, job.person.name, job.video, settings.frame_count(job.video), renderer.expr_names,
+                           renderer.model.n_expr)
+    intrinsics, world_mats = video_cameras(settings, motion)
+    scene = renderer.scene(job.person)
+    result.add("scene", time.perf_counter() - begin)
+    frames = _render_batches(scene, motion, intrinsics, world_mats, range(len(motion)), (), result)
+    begin = time.perf_counter()
+    params = _flame_params(scene.shape.double().numpy(), motion, intrinsics, world_mats, frames["landmarks"],
+                           settings.image_size)
+    write_video(video_dir(settings.root, job.person.name, job.video), params, frames["images"], frames["masks"],
+                semantics=frames["labels"], keypoints=[lm[:68] for lm in frames["landmarks"]],
+                iris=[lm[68:70] for lm in frames["landmarks"]], overwrite=True)
+    result.add("write", time.perf_counter() - begin)
+    if settings.previews:
+        begin = time.perf_counter()
+        write_mp4(Path(settings.root) / PREVIEW_DIR / f"{job.person.name}_{job.video}.mp4",
+                  (preview_frame(image, labels) for image, labels in zip(frames["images"], frames["labels"])),
+                  settings.fps)
+        result.add("preview", time.perf_counter() - begin)
+    return result
+
+
+def _run_ground_truth(job: _GroundTruthJob) -> _JobResult:
+    state, result = _STATE, _JobResult()
+    settings, renderer = state.settings, state.renderer
+    test = read_video(video_dir(settings.root, job.person.name, settings.test_video), require_images=False)
+    indices = list(range(0, len(test.frames), settings.gt_frame_stride))
+    params = FlameParams(test.intrinsics, test.shape_params, tuple(test.frames[i].flame for i in indices))
+    motion = sample_motion(settings, job.person.name, settings.test_video, len(test.frames), renderer.expr_names,
+                           renderer.model.n_expr)
+    world_mats = np.stack([f.flame.world_mat for f in test.frames])
+    for name in job.categories:
+        begin = time.perf_counter()
+        scene = renderer.scene(job.person.with_part(name, job.donor.part(name)))
+        result.add("scene", time.perf_counter() - begin)
+        frames = _render_batches(scene, motion, test.intrinsics, world_mats, indices, (name,), result)
+        begin = time.perf_counter()
+        folder = video_dir(Path(settings.root) / GROUND_TRUTH_DIR, job.person.name,
+                           ground_truth_name(name, job.donor.name))
+        write_video(folder, params, frames["images"], frames["masks"], semantics=frames["labels"],
+                    extra_folders={"mask_object": frames[name]}, overwrite=True)
+        result.add("write", time.perf_counter() - begin)
+    return result
+
+
+def _run_card(job: _CardJob) -> _JobResult:
+    state, result = _STATE, _JobResult()
+    settings, renderer = state.settings, state.renderer
+    begin = time.perf_counter()
+    scene = renderer.scene(job.person)
+    views = [renderer.render(scene, np.zeros((1, renderer.model.n_expr)), np.zeros((1, 15)),
+                             orbit_camera(settings, yaw, settings.contact_tile), _CARD_LIGHT) for yaw in _CARD_YAWS_DEG]
+    tiles = [to_uint8(view.images[0]) for view in views] + [colour_labels(views[0].labels[0])]
+    result.card = person_card(job.person, tiles)
+    result.frames = len(_CARD_YAWS_DEG)
+    result.add("render", time.perf_counter() - begin)
+    return result
+
+
+def _run_job(job) -> _JobResult:
+    runner = {_VideoJob: _run_video, _GroundTruthJob: _run_ground_truth, _CardJob: _run_card}[type(job)]
+    return runner(job)
+
+
+# ---------------------------------------------------------------------------------------
+# Records, hashes and the driver
+
+
+def _digest(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:20]
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:20]
+
+
+def _write_json(path: Path, data) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _read_record(path: Path) -> dict:
+    """A record's hashes ({} when absent or unreadable: everything is redone)."""
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")).get("hashes", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+@dataclass
+class StageTiming:
+    """Wall-clock time of one stage and the work it did.
+
+    Attributes:
+        name: stage name; seconds: wall-clock seconds; frames: frames rendered;
+        jobs: jobs run; skipped: jobs skipped as complete; steps: worker seconds per step
+        (scene building, rendering, writing, previews), summed over workers.
+    """
+
+    name: str
+    seconds: float
+    frames: int
+    jobs: int
+    skipped: int
+    steps: dict[str, float]
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class BuildReport:
+    """What :func:`build_database` did: the root, the stages and the written summary files."""
+
+    root: Path
+    stages: list[StageTiming]
+    people: tuple[Person, ...]
+    manifest: Path
+    contact_sheet: Path
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.stages)
+
+
+class _Runner:
+    """Runs jobs in a pool of worker processes (or in this process for one worker)."""
+
+    def __init__(self, cfg: Config, settings: SynthDbSettings):
+        args = (cfg.to_dict(), cfg.source)
+        self.pool = None
+        if settings.workers > 1:
+            context = multiprocessing.get_context("spawn")
+            self.pool = context.Pool(settings.workers, initializer=_init_worker, initargs=(*args, 1))
+        else:
+            _init_worker(*args, None)
+
+    def run(self, name: str, jobs: list, on_done: Callable[[object, _JobResult], None], skipped: int) -> StageTiming:
+        begin = time.perf_counter()
+        timing = StageTiming(name, 0.0, 0, len(jobs), skipped, {})
+        results = self.pool.imap_unordered(_run_indexed, list(enumerate(jobs))) if self.pool else (
+            (k, _run_job(job)) for k, job in enumerate(jobs))
+        for index, result in tqdm(results, total=len(jobs), desc=name, unit="job", leave=False):
+            on_done(jobs[index], result)
+            timing.frames += result.frames
+            for step, seconds in result.seconds.items():
+                timing.steps[step] = timing.steps.get(step, 0.0) + seconds
+        timing.seconds = time.perf_counter() - begin
+        log.info("%s: %d jobs (%d skipped as complete), %d frames in %.1f s", name, len(jobs), skipped, timing.frames,
+                 timing.seconds)
+        return timing
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+
+
+def _run_indexed(item):
+    index, job = item
+    return index, _run_job(job)
+
+
+def build_database(cfg: Config) -> BuildReport:
+    """Generates (or completes) the synthetic database of ``cfg.synth_db``; see the module doc."""
+    settings = SynthDbSettings.from_config(cfg)
+    root = Path(settings.root)
+    root.mkdir(parents=True, exist_ok=True)
+    model_path = resolve_head_model_path(cfg)  # generates the stand-in once, before the workers start
+    model = head_model_from_config(cfg)
+    people = sample_population(settings, model.extras["shape_names"])
+    source = {"head_model": _file_digest(model_path), "head_model_settings": cfg.head_model.to_dict(),
+              "standin": cfg.standin.to_dict()}
+    video_base = {**settings.video_fingerprint(), **source}
+    gt_base = {**settings.ground_truth_fingerprint(), **source}
+    videos = (settings.train_video, settings.test_video)
+
+    video_hashes = {(p.name, v): _digest([video_base, p.to_json(), v]) for p in people for v in videos}
+    records = {p.name: _read_record(subject_dir(root, p.name) / RECORD_FILE) for p in people}
+    video_jobs = [_VideoJob(p, v) for v in videos for p in people
+                  if records[p.name].get(v) != video_hashes[p.name, v]
+                  or not (video_dir(root, p.name, v) / FLAME_PARAMS_FILE).is_file()]
+
+    gt_people = [p for p in people if p.role != "db"]
+    donors = [p for p in people if p.role == "db"]
+    expected = {(p.name, ground_truth_name(c, d.name)): (p, d, c) for p in gt_people for d in donors
+                for c in settings.gt_categories if d.has_part(c)}
+    gt_hashes = {key: _digest([gt_base, video_hashes[p.name, settings.test_video], p.to_json(), c,
+                               d.part(c).describe()]) for key, (p, d, c) in expected.items()}
+    gt_root = root / GROUND_TRUTH_DIR
+    gt_records = {p.name: _read_record(subject_dir(gt_root, p.name) / RECORD_FILE) for p in gt_people}
+    stale = {key for key in expected if gt_records[key[0]].get(key[1]) != gt_hashes[key]
+             or not (video_dir(gt_root, *key) / FLAME_PARAMS_FILE).is_file()}
+    gt_jobs = [_GroundTruthJob(p, d, tuple(c for c in settings.gt_categories if (p.name, ground_truth_name(c, d.name))
+                                           in stale)) for p in gt_people for d in donors]
+    gt_jobs = [job for job in gt_jobs if job.categories]
+
+    runner = _Runner(cfg, settings)
+    try:
+        def video_done(job: _VideoJob, _):
+            records[job.person.name][job.video] = video_hashes[job.person.name, job.video]
+            _write_json(subject_dir(root, job.person.name) / RECORD_FILE,
+                        {"person": job.person.to_json(), "hashes": records[job.person.name]})
+
+        def gt_done(job: _GroundTruthJob, _):
+            names = [ground_truth_name(c, job.donor.name) for c in job.categories]
+            record = gt_records[job.person.name]
+            record.update({name: gt_hashes[job.person.name, name] for name in names})
+            record = {name: value for name, value in record.items() if (job.person.name, name) in expected}
+            gt_records[job.person.name] = record
+            _write_json(subject_dir(gt_root, job.person.name) / RECORD_FILE,
+                        {"person": job.person.to_json(), "hashes": record})
+
+        cards: dict[str, np.ndarray] = {}
+        stages = [
+            runner.run("videos", sorted(video_jobs, key=lambda j: -settings.frame_count(j.video)), video_done,
+                       2 * len(people) - len(video_jobs)),
+            runner.run("ground truth", gt_jobs, gt_done, len(expected) - len(stale)),
+            runner.run("contact sheet", [_CardJob(p) for p in people],
+                       lambda job, result: cards.__setitem__(job.person.name, result.card), 0),
+        ]
+    finally:
+        runner.close()
+
+    _remove_unexpected_entries(gt_root, gt_people, {key[1] for key in expected})
+    sheet = write_png(root / CONTACT_SHEET_FILE, contact_sheet([cards[p.name] for p in people], _SHEET_COLUMNS))
+    manifest = root / GROUND_TRUTH_DIR / MANIFEST_FILE
+    _write_json(manifest, _manifest(settings, expected))
+    _write_json(root / PEOPLE_FILE, _people_summary(settings, people))
+    save_config(cfg, root / "synth_db.conf")
+    return BuildReport(root, stages, people, manifest, sheet)
+
+
+def _remove_unexpected_entries(gt_root: Path, gt_people: Sequence[Person], expected_names: set[str]) -> None:
+    """Deletes ground-truth video folders no longer in the population (e.g. after n_db shrank)."""
+    for person in gt_people:
+        folder = subject_dir(gt_root, person.name)
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.is_dir() and (entry / FLAME_PARAMS_FILE).is_file() and entry.name not in expected_names:
+                log.info("removing stale ground truth %s", entry)
+                shutil.rmtree(entry)
+
+
+def _manifest(settings: SynthDbSettings, expected: dict) -> dict:
+    """The ground-truth manifest (paths relative to the database root)."""
+    entries, frames_of = [], {}
+    for (person_name, name), (person, donor, category_name) in sorted(expected.items()):
+        if person_name not in frames_of:
+            test = read_video(video_dir(settings.root, person_name, settings.test_video), require_images=False)
+            frames_of[person_name] = [test.frames[i].name for i in range(0, len(test.frames), settings.gt_frame_stride)]
+        entries.append({
+            "person": person_name, "video": settings.test_video, "category": category_name, "db_person": donor.name,
+            "name": name, "part": donor.part(category_name).describe(),
+            "own_part": person.part(category_name).describe(),
+            "frames": frames_of[person_name],
+            "path": f"{GROUND_TRUTH_DIR}/{person_name}/{person_name}/{name}",
+            "source_video": f"{person_name}/{person_name}/{settings.test_video}",
+        })
+    return {"root_layout": f"{GROUND_TRUTH_DIR}/<person>/<person>/<category>_<db person>",
+            "gt_frame_stride": settings.gt_frame_stride, "entries": entries}
+
+
+def _people_summary(settings: SynthDbSettings, people: Sequence[Person]) -> dict:
+    return {
+        "target": settings.target, "new_person": settings.new_person, "db": list(settings.db_names),
+        "videos": {"train": settings.train_video, "test": settings.test_video},
+        "frames": {settings.train_video: settings.train_frames, settings.test_video: settings.test_frames},
+        "image_size": settings.image_size,
+        "people": [p.to_json() for p in people],
+    }

@@ -1,0 +1,207 @@
+"""The training loop: data order, optimisation, point-cloud growth, checkpoints, logging.
+
+The trainer owns no math: the model computes outputs and losses
+(``docs/design/avatar_contract.md``); the trainer orders frames, steps the optimizer,
+merges per-point visibility across batches and ranks before the model grows or prunes its
+cloud, writes atomic checkpoints and TensorBoard logs, and resumes exactly.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..config import Config, save_config
+from ..data.dataset import ImavatarDataset, collate_frames
+from ..geometry.camera import PinholeCameras
+from .checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .distributed import DistEnv, all_reduce_max, seed_everything
+from .sampling import EpochOrder, batch_size_for
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Trainer", "dataset_from_config", "batch_to_device", "run_dir_of"]
+
+
+def run_dir_of(cfg: Config) -> Path:
+    """``<experiment.output_root>/<experiment.name>``."""
+    return Path(cfg.experiment.output_root) / cfg.experiment.name
+
+
+def dataset_from_config(cfg: Config, split: str) -> ImavatarDataset:
+    """The ``train`` or ``test`` dataset of ``cfg.dataset`` (splits are different videos)."""
+    ds = cfg.dataset
+    videos = ds.train_videos if split == "train" else ds.test_videos
+    stride = ds.train_stride if split == "train" else ds.test_stride
+    return ImavatarDataset(ds.root, ds.subject, list(videos), resolution=ds.resolution, stride=stride,
+                           n_expr=cfg.head_model.n_expr, n_shape=cfg.head_model.n_shape,
+                           load_semantic=ds.load_semantic)
+
+
+def batch_to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Moves tensors and cameras of a collated batch to ``device`` (strings stay)."""
+    moved = {}
+    for key, value in batch.items():
+        if isinstance(value, (torch.Tensor, PinholeCameras)):
+            value = value.to(device)
+        moved[key] = value
+    return moved
+
+
+class Trainer:
+    """Trains a model that follows the avatar contract on ``cfg.dataset``'s training videos.
+
+    Args:
+        cfg: the resolved config (saved to ``<run_dir>/config.conf`` on rank 0).
+        env: this process's :class:`DistEnv`.
+        model: the avatar (already on ``env.device``).
+        train_set: the training dataset.
+        resume: continue from ``<run_dir>/checkpoints/latest.pt`` when it exists.
+    """
+
+    def __init__(self, cfg: Config, env: DistEnv, model: torch.nn.Module, train_set: ImavatarDataset,
+                 resume: bool = False):
+        self.cfg, self.env, self.model, self.train_set = cfg, env, model, train_set
+        self.run_dir = run_dir_of(cfg)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        seed_everything(cfg.experiment.seed, env.rank)
+        self.optimizer = torch.optim.Adam(model.parameter_groups(cfg))
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=list(cfg.train.lr_milestones), gamma=cfg.train.lr_gamma)
+        self.epoch = 0  # epochs completed
+        self.iteration = 0  # optimizer steps done
+        self.batch_in_epoch = 0  # batches of the current epoch already done
+        self.visible: torch.Tensor | None = None  # (N,) visibility accumulated this epoch
+        self._ddp: DistributedDataParallel | None = None
+        self._ddp_points_id: int | None = None
+        self.writer = None
+        if resume and (path := latest_checkpoint(self.run_dir)) is not None:
+            self._restore(load_checkpoint(path, map_location=env.device))
+            log.info("resumed from %s at epoch %d, iteration %d", path, self.epoch, self.iteration)
+        if env.is_main:
+            save_config(cfg, self.run_dir / "config.conf")
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.iteration)
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "iteration": self.iteration,
+            "batch_in_epoch": self.batch_in_epoch,
+            "visible": self.visible,
+            "rng": rng_state(),
+            "config": self.cfg.to_hocon(),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        # the point parameter may have been resized: rebuild the optimizer over the live params
+        self.optimizer = torch.optim.Adam(self.model.parameter_groups(self.cfg))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=list(self.cfg.train.lr_milestones), gamma=self.cfg.train.lr_gamma)
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.iteration = state["epoch"], state["iteration"]
+        self.batch_in_epoch, self.visible = state["batch_in_epoch"], state["visible"]
+        set_rng_state(state["rng"])
+
+    def save(self, name: str) -> Path | None:
+        """Rank 0 writes ``checkpoints/<name>.pt`` and ``latest.pt`` atomically."""
+        if not self.env.is_main:
+            return None
+        return save_checkpoint(self.ckpt_dir / f"{name}.pt", self._state())
+
+    # ------------------------------------------------------------------ loop
+    def _forward_module(self) -> torch.nn.Module:
+        """The model, wrapped in DDP when distributed (re-wrapped after the cloud changes)."""
+        if not self.env.distributed:
+            return self.model
+        points_id = id(self.model.points.points)
+        if self._ddp is None or self._ddp_points_id != points_id:
+            device_ids = [self.env.device.index] if self.env.device.type == "cuda" else None
+            self._ddp = DistributedDataParallel(self.model, device_ids=device_ids, find_unused_parameters=True)
+            self._ddp_points_id = points_id
+        return self._ddp
+
+    def train_step(self, batch: dict[str, Any], epoch: int) -> dict[str, float]:
+        """One optimizer step on a batch; returns the detached loss terms."""
+        self.model.train()
+        output = self._forward_module()(batch)
+        losses = self.model.losses(batch, output, epoch)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        self.optimizer.step()
+        visible = output.visible.any(0)
+        self.visible = visible if self.visible is None else self.visible | visible
+        self.iteration += 1
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _epoch_loader(self, epoch: int) -> tuple[DataLoader, int]:
+        train = self.cfg.train
+        batch_size = batch_size_for(self.model.points.num_points, train.max_points_per_batch, train.max_batch)
+        order = EpochOrder(len(self.train_set), epoch, self.cfg.experiment.seed, self.env.rank,
+                           self.env.world_size, shuffle=True, start=self.batch_in_epoch * batch_size)
+        loader = DataLoader(self.train_set, batch_size=batch_size, sampler=order, collate_fn=collate_frames,
+                            num_workers=train.num_workers, drop_last=False)
+        return loader, batch_size
+
+    def end_epoch(self, epoch: int) -> None:
+        """Merges visibility over ranks, lets the model grow/prune, steps the LR schedule."""
+        visible = self.visible
+        if visible is None:
+            visible = torch.zeros(self.model.points.num_points, dtype=torch.bool, device=self.env.device)
+        visible = all_reduce_max(visible.to(torch.uint8)).bool()
+        self.model.points.end_epoch(epoch, visible, self.optimizer)
+        self.scheduler.step()
+        self.epoch, self.batch_in_epoch, self.visible = epoch + 1, 0, None
+
+    def fit(self, stop_after_iterations: int | None = None) -> None:
+        """Trains until ``train.epochs`` (or for ``stop_after_iterations`` more steps)."""
+        train = self.cfg.train
+        stop_at = None if stop_after_iterations is None else self.iteration + stop_after_iterations
+        while self.epoch < train.epochs:
+            epoch = self.epoch
+            loader, batch_size = self._epoch_loader(epoch)
+            tick = time.perf_counter()
+            bar = tqdm(loader, desc=f"epoch {epoch}", disable=not self.env.is_main, leave=False)
+            for batch in bar:
+                terms = self.train_step(batch_to_device(batch, self.env.device), epoch)
+                self.batch_in_epoch += 1
+                now = time.perf_counter()
+                self._log_scalars(terms, batch_size, now - tick)
+                tick = now
+                bar.set_postfix(loss=f"{terms['total']:.4f}", points=self.model.points.num_points)
+                if train.checkpoint_every_iters and self.iteration % train.checkpoint_every_iters == 0:
+                    self.save(f"iter_{self.iteration:07d}")
+                if stop_at is not None and self.iteration >= stop_at:
+                    return
+            self.end_epoch(epoch)
+            self.save(f"epoch_{self.epoch:04d}")
+            log.info("epoch %d done: %d points, radius %.4f", epoch, self.model.points.num_points,
+                     self.model.points.radius)
+        if self.writer is not None:
+            self.writer.flush()
+
+    def _log_scalars(self, terms: dict[str, float], batch_size: int, seconds: float) -> None:
+        if self.writer is None or self.iteration % self.cfg.train.log_every_iters:
+            return
+        for name, value in terms.items():
+            self.writer.add_scalar(f"loss/{name}", value, self.iteration)
+        self.writer.add_scalar("points/count", self.model.points.num_points, self.iteration)
+        self.writer.add_scalar("points/radius", self.model.points.radius, self.iteration)
+        for group in self.optimizer.param_groups:
+            self.writer.add_scalar(f"lr/{group.get('name', 'group')}", group["lr"], self.iteration)
+        self.writer.add_scalar("speed/iterations_per_s", 1.0 / max(seconds, 1e-9), self.iteration)
+        self.writer.add_scalar("speed/frames_per_s", batch_size * self.env.world_size / max(seconds, 1e-9),
+                               self.iteration)
