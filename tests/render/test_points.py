@@ -269,6 +269,20 @@ def test_invalid_arguments_raise(change, message):
         render_points(**arguments)
 
 
+def test_composite_functions_check_their_grids():
+    idx = torch.full((1, 2, 2, 3), -1)
+    idx[0, 0, 0, 0] = 4
+    features = torch.rand(1, 4, 3)
+    with pytest.raises(ValueError, match="idx values must lie in \\[-1, N=4\\)"):
+        alpha_composite(idx, torch.ones(1, 2, 2, 3), features)
+    with pytest.raises(ValueError, match="alphas must have the shape of idx"):
+        alpha_composite(idx.clamp(max=0), torch.ones(1, 2, 2), features)
+    with pytest.raises(ValueError, match="idx must be a \\(B, H, W, K\\) integer tensor"):
+        accumulate_point_weights(idx.float(), torch.ones(1, 2, 2, 3), 4)
+    with pytest.raises(ValueError, match="weights must have the shape of idx"):
+        accumulate_point_weights(idx.clamp(max=0), torch.ones(1, 2, 2, 2), 4)
+
+
 def test_padding_beyond_lengths_may_have_any_radius_but_must_be_finite():
     points, features, cameras, radius = random_scene(batch=2, num_points=6)
     radius[1, 3:] = 0.0  # ignored: beyond lengths
@@ -310,7 +324,7 @@ def test_fast_path_matches_reference_forward_and_backward(
         renderings.append(out)
         grads.append([t.grad for t in inputs])
     assert_renderings_match(*renderings)
-    for name, fast, slow in zip(("points", "features", "radius", "background"), *grads):
+    for name, fast, slow in zip(("points", "features", "radius", "background"), *grads, strict=True):
         assert_close_except_fraction(fast, slow, FAST_VS_REFERENCE_GRAD, name=f"grad {name}")
     assert grads[0][0].abs().sum() > 0 and grads[0][2].abs().sum() > 0
 
@@ -350,7 +364,7 @@ def test_alpha_composite_treats_empty_slots_anywhere_as_transparent():
     background = torch.tensor([1.0, 0.0, 0.5], dtype=F64)
     fast = alpha_composite(idx, alphas, features, background)
     slow = alpha_composite_reference(idx, alphas, features, background)
-    for got, expected in zip(fast, slow):
+    for got, expected in zip(fast, slow, strict=True):
         torch.testing.assert_close(got, expected)
     fast_acc = accumulate_point_weights(idx, fast[2], 5)
     slow_acc = accumulate_point_weights_reference(idx, slow[2], 5)
@@ -389,6 +403,14 @@ def test_gradcheck_positions_features_radius_background():
     assert torch.autograd.gradcheck(
         lambda r: render_points(points, features, cameras, r, points_per_pixel=3).features, (scalar,)
     )
+
+
+def test_features_may_have_another_dtype_than_points():
+    points, features, cameras, radius = random_scene(batch=1, num_points=20)
+    mixed = render_points(points, features.float(), cameras, radius, background=0.5).features
+    same = render_points(points, features, cameras, radius, background=0.5).features
+    assert mixed.dtype == torch.float64
+    torch.testing.assert_close(mixed, same, atol=1e-6, rtol=1e-6)
 
 
 def test_float32_and_float64_agree():

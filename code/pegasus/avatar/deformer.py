@@ -75,16 +75,19 @@ class FlameState:
     """Head-model state of Bs frames (Bs = 1 broadcasts over frames).
 
     Attributes:
-        transforms: (Bs, 6, 4, 4) skinning transforms, identity ghost bone first.
+        transforms: (Bs, 6, 4, 4) skinning transforms, identity ghost bone first (without
+            the translation).
         expression: (Bs, E).
         pose_feature: (Bs, 36).
-        vertices: (Bs, V, 3) posed head-model vertices.
+        vertices: (Bs, V, 3) posed head-model vertices (translation included).
+        translation: (Bs, 3) added to every deformed point (ghost-bone points included), or None.
     """
 
     transforms: torch.Tensor
     expression: torch.Tensor
     pose_feature: torch.Tensor
     vertices: torch.Tensor
+    translation: torch.Tensor | None = None
 
 
 def flame_state(
@@ -95,10 +98,11 @@ def flame_state(
     translation: torch.Tensor | None = None,
 ) -> FlameState:
     """Poses the head model: (Bs, S) shape (None = zeros), (Bs, E), (Bs, 15), (Bs, 3) → state."""
-    out = head_model(shape=shape, expression=expression, pose=pose, translation=translation)
+    out = head_model(shape=shape, expression=expression, pose=pose)
     expression = expression if expression.ndim == 2 else expression[None]
+    vertices = out.vertices if translation is None else out.vertices + translation[:, None]
     return FlameState(with_ghost_bone(out.transforms), expression.expand(out.transforms.shape[0], -1),
-                      out.pose_feature, out.vertices)
+                      out.pose_feature, vertices, translation)
 
 
 class SoftplusMLP(nn.Module):
@@ -231,7 +235,7 @@ def deform_points(
     Args:
         x: (P, N, 3) canonical points (after any latent canonical offset).
         bases: per-point bases (P, N, ...).
-        frame: state of the B frames (translation included in its transforms).
+        frame: state of the B frames; its translation is added to every point.
         canonical: canonical state, Bs = 1 or B.
         identity_offset: optional (P or B, N, 3) ``S(v*)·β`` (generic canonical space).
 
@@ -239,6 +243,8 @@ def deform_points(
         (B, N, 3) deformed points (scaled head units, world = head-model space).
     """
     x_o = x + bases.offset
+    if canonical.translation is not None:
+        x_o = x_o - canonical.translation[:, None]
     t_can = blend_transforms(bases.weights, canonical.transforms)
     x_u = (_inverse_3x3(t_can[..., :3]) * (x_o - t_can[..., 3])[..., None, :]).sum(-1)
     x_rest = (x_u - _apply_blend(canonical.expression, bases.expr_basis)
@@ -249,6 +255,8 @@ def deform_points(
         v = v + identity_offset
     t_frame = blend_transforms(bases.weights, frame.transforms)
     out = _affine_apply(t_frame, v)
+    if frame.translation is not None:
+        out = out + frame.translation[:, None]
     batch = frame.transforms.shape[0]
     return out.expand(batch, *out.shape[1:]) if out.shape[0] != batch else out
 
@@ -269,6 +277,7 @@ def deform_with_jacobian(
         vectorised with ``torch.func.vmap``); the outputs, the Jacobians and aux stay
         differentiable by ordinary autograd w.r.t. ``x`` and every captured parameter.
     """
+    x = x.contiguous()  # forward-mode AD cannot attach tangents to overlapping (expanded) memory
     eye = torch.eye(3, dtype=x.dtype, device=x.device)
     tangents = eye[:, None, None, :].expand(3, *x.shape)
 

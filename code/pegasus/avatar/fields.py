@@ -95,6 +95,15 @@ def _init_layer(layer: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> N
         layer.bias.copy_(bias)
 
 
+def _unit_sphere(count: int) -> torch.Tensor:
+    """(count, 3) evenly spread unit vectors (golden-angle spiral)."""
+    i = torch.arange(count, dtype=torch.float64) + 0.5
+    y = 1.0 - 2.0 * i / count
+    ring = (1.0 - y * y).clamp_min(0.0).sqrt()
+    theta = math.pi * (3.0 - math.sqrt(5.0)) * i
+    return torch.stack([ring * torch.cos(theta), y, ring * torch.sin(theta)], dim=-1).float()
+
+
 @dataclass
 class GeometryOutput:
     """Per-point output of :class:`GeometryField` (leading axes ``...`` as the input).
@@ -124,8 +133,12 @@ class GeometryField(nn.Module):
         init_radius: radius of the sphere of the geometric initialisation (0.6).
         weight_norm: weight-normalised linear layers (IDR).
 
-    The skip connection re-injects the (encoded) input at hidden layer
-    ``hidden_layers // 2`` as ``cat(h, input) / √2``.
+    The skip connection re-injects the (encoded) input into hidden layer
+    ``hidden_layers // 2``, whose input is ``cat(h, input) / √2`` (width + input size).
+
+    Geometric initialisation (IDR / SAL): hidden weights N(0, 2/width), the encoding and
+    latent inputs muted, the SDF row N(√π/√width, 10⁻⁴) with bias −init_radius; then the SDF
+    row is rescaled so that the mean SDF on the unit sphere is exactly 1 − init_radius.
     """
 
     def __init__(
@@ -149,8 +162,8 @@ class GeometryField(nn.Module):
         dims = [self.in_dim] + [width] * hidden_layers + [self.out_dim]
         layers = []
         for i in range(len(dims) - 1):
-            out_features = dims[i + 1] - (self.in_dim if i + 1 == self.skip_layer else 0)
-            layers.append(_linear(dims[i], out_features, weight_norm))
+            in_features = dims[i] + (self.in_dim if i == self.skip_layer else 0)
+            layers.append(_linear(in_features, dims[i + 1], weight_norm))
         self.layers = nn.ModuleList(layers)
         self._geometric_init(init_radius)
 
@@ -173,6 +186,17 @@ class GeometryField(nn.Module):
                 elif i == self.skip_layer:
                     weight[:, -(self.in_dim - coords):] = 0.0
             _init_layer(layer, weight, bias)
+        # The init is exact only in expectation over wide layers; rescale the SDF row so that
+        # the mean SDF on the unit sphere is 1 − radius, i.e. the zero level set sits at
+        # ``radius`` on average whatever the width and depth.
+        probe = _unit_sphere(256)
+        latent = torch.zeros(self.latent_dim) if self.latent_dim else None
+        scale = (self(probe, latent).sdf + radius).mean()
+        last = self.layers[-1]
+        if isinstance(last, WeightNormLinear):
+            last.weight_g[0] /= scale
+        else:
+            last.weight[0] /= scale
 
     def forward(self, x: torch.Tensor, latent: torch.Tensor | None = None) -> GeometryOutput:
         """x (..., 3) canonical points; latent None, (Z,) shared or (..., Z) per leading item
@@ -202,18 +226,22 @@ class GeometryField(nn.Module):
             create_graph: keep the gradient differentiable (default: ``self.training``), as
                 needed when it feeds normals or the eikonal loss during training.
 
-        Works under ``torch.no_grad()`` too (the gradient is then detached).
+        Works under ``torch.no_grad()`` too (the gradient is then detached, and so is the
+        field's output).
         """
-        create_graph = self.training if create_graph is None else create_graph
+        outer_grad = torch.is_grad_enabled()
+        create_graph = (self.training if create_graph is None else create_graph) and outer_grad
         with torch.enable_grad():
-            if not x.requires_grad:
+            if not (outer_grad and x.requires_grad):  # views made under no_grad are not in a graph
                 x = x.detach().requires_grad_(True)
             out = self(x, latent)
             (gradient,) = torch.autograd.grad(
-                out.sdf, x, torch.ones_like(out.sdf), create_graph=create_graph and torch.is_grad_enabled()
-            )
+                out.sdf, x, torch.ones_like(out.sdf), create_graph=create_graph)
         if not create_graph:
             gradient = gradient.detach()
+            if not outer_grad:
+                out = GeometryOutput(*(None if t is None else t.detach() for t in (out.sdf, out.albedo,
+                                                                                    out.segmentation)))
         return out, gradient
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import Config, ConfigError, load_config, save_config
+from ..data.images import DataError
 from ..headmodel import HeadModelError
+from ..train.checkpoint import CheckpointError
 
 log = logging.getLogger("pegasus")
 
@@ -59,11 +61,93 @@ def _cmd_synth_db(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(cfg: Config, args: argparse.Namespace) -> int:
+    """Train a single-person avatar on cfg.dataset (torchrun for several processes)."""
+    from ..train.build import build_avatar
+    from ..train.distributed import init_distributed, seed_everything
+    from ..train.trainer import Trainer, dataset_from_config
+
+    env = init_distributed(cfg.experiment.device)
+    seed_everything(cfg.experiment.seed, env.rank)
+    train_set = dataset_from_config(cfg, "train")
+    model = build_avatar(cfg, train_set, env.device)
+    trainer = Trainer(cfg, env, model, train_set, resume=args.resume)
+    trainer.fit()
+    log.info("training done: %s", trainer.run_dir)
+    return 0
+
+
+def _load_trained(cfg: Config, args: argparse.Namespace):
+    """The run's model with its checkpoint loaded, on the configured device."""
+    from ..train.build import build_avatar
+    from ..train.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+    from ..train.distributed import resolve_device
+    from ..train.trainer import dataset_from_config, run_dir_of
+
+    device = resolve_device(cfg.experiment.device)
+    path = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir_of(cfg))
+    if path is None:
+        raise CheckpointError(f"{run_dir_of(cfg)}: no checkpoint; train first (bash run/train.sh) "
+                              "or pass --checkpoint")
+    model = build_avatar(cfg, dataset_from_config(cfg, "train"), device)
+    model.load_state_dict(load_checkpoint(path, map_location=device)["model"])
+    log.info("loaded %s (%d points)", path, model.points.num_points)
+    return model.eval(), device, path
+
+
+def _cmd_test(cfg: Config, args: argparse.Namespace) -> int:
+    """Render the test video, driving and yaw sets of a trained run; write metrics."""
+    from ..data.dataset import ImavatarDataset
+    from ..eval.metrics import METRIC_NAMES, mean_metrics
+    from ..eval.render_sets import TestSettings, run_test_sets
+    from ..train.build import avatar_render_fn
+    from ..train.trainer import run_dir_of
+
+    model, device, path = _load_trained(cfg, args)
+    ds = cfg.dataset
+    test_set = ImavatarDataset(ds.root, ds.subject, list(ds.test_videos), resolution=ds.resolution,
+                               n_expr=cfg.head_model.n_expr, n_shape=cfg.head_model.n_shape,
+                               load_semantic=cfg.test.no_cloth)
+    out_dir = run_dir_of(cfg) / "test" / path.stem
+    results = run_test_sets(avatar_render_fn(model, device), TestSettings.from_config(cfg.test), out_dir,
+                            test_dataset=test_set)
+    save_config(cfg, out_dir / "config.conf")
+    _cmd_export(cfg, args, model=model)
+    for name, rows in results.items():
+        if rows:
+            means = mean_metrics(rows, METRIC_NAMES)
+            log.info("%s set: %s", name, ", ".join(f"{k} {v:.4f}" for k, v in means.items() if v is not None))
+    log.info("test outputs: %s", out_dir)
+    return 0
+
+
+def _cmd_export(cfg: Config, args: argparse.Namespace, model=None) -> int:
+    """Export the trained run's canonical and first-test-frame point clouds as .ply."""
+    from ..data.dataset import collate_frames
+    from ..eval.export_ply import write_ply
+    from ..train.trainer import batch_to_device, dataset_from_config, run_dir_of
+
+    if model is None:
+        model, device, _ = _load_trained(cfg, args)
+    device = next(model.parameters()).device
+    first = batch_to_device(collate_frames([dataset_from_config(cfg, "test")[0]]), device)
+    out_dir = run_dir_of(cfg) / "export"
+    for name, batch in (("canonical", None), ("posed_test_frame0", first)):
+        cloud = model.export_points(batch)
+        path = write_ply(out_dir / f"{name}.ply", cloud["points"], colors=cloud.get("colors"),
+                         normals=cloud.get("normals"))
+        log.info("wrote %s (%d points)", path, len(cloud["points"]))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "config": _cmd_config,
     "standin": _cmd_standin,
     "picture": _cmd_picture,
     "synth-db": _cmd_synth_db,
+    "train": _cmd_train,
+    "test": _cmd_test,
+    "export": _cmd_export,
 }
 
 
@@ -75,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=func.__doc__, description=func.__doc__)
         cmd.add_argument("--conf", default=DEFAULT_CONF, help=f"HOCON config (default {DEFAULT_CONF})")
         cmd.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
+        if name == "train":
+            cmd.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+        if name in ("test", "export"):
+            cmd.add_argument("--checkpoint", help="checkpoint file (default: the run's latest.pt)")
     return parser
 
 
@@ -84,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(Path(args.conf), args.overrides)
         return COMMANDS[args.command](cfg, args)
-    except (ConfigError, HeadModelError) as err:
+    except (ConfigError, HeadModelError, DataError, CheckpointError) as err:
         log.error("%s", err)
         return 2
 

@@ -54,9 +54,9 @@ __all__ = [
 # Projected vertices are snapped to 1/1024 px (GPU rasterizers use 1/256) and edge
 # functions are evaluated in float64. For vertices within ±2¹⁴ px of the image origin (and
 # images up to 2¹⁴ px) every intermediate value is then an exact multiple of 2⁻²¹ px² below
-# 2⁵³ units, so faces sharing an edge or a vertex agree exactly about every pixel centre. The fill rule is a bias of
-# ±2⁻²¹ on C (half the spacing of exact values): + on top-left edges (w ≥ 0 counts as inside)
-# and − on the others (w > 0), which makes the biased w never zero.
+# 2⁵³ units, so faces sharing an edge or a vertex agree exactly about every pixel centre.
+# The fill rule is a bias of ±2⁻²¹ on C (half the spacing of exact values): + on top-left
+# edges (w ≥ 0 counts as inside) and − on the others (w > 0); the biased w is never zero.
 _SUBPIXELS = 1024.0
 _FILL_BIAS = 2.0**-21
 # A pixel centre is inside a face where min_k w_k > 0; r = copysign(1/z, min_k w_k) in
@@ -677,7 +677,8 @@ def gather_face_attributes(
         raise ValueError("face_attributes is empty but the fragments cover pixels")
     background_row = face_attributes.new_full((1, *face_attributes.shape[1:]), background)
     padded = torch.cat([background_row, face_attributes])
-    return padded[fragments.face_index + 1]
+    values = padded.index_select(0, fragments.face_index.reshape(-1) + 1)
+    return values.view(*fragments.face_index.shape, *face_attributes.shape[1:])
 
 
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
@@ -876,19 +877,6 @@ def _label_coverage(
     return torch.stack(per_label, dim=-1)
 
 
-def _picked_subsamples(
-    fragments: MeshFragments, pick: torch.Tensor, solid: torch.Tensor
-) -> tuple[torch.Tensor, _CoveredPixels]:
-    """The solid pixels (flat indices into (B, H, W)) and their picked subsamples ``pick``
-    (B, H, W), flat indices into the fragments."""
-    chosen = solid.reshape(-1).nonzero()[:, 0]
-    subsample = pick.reshape(-1).index_select(0, chosen)
-    frame = _unravel(chosen, tuple(solid.shape[1:]))[0]
-    weights = _channels_first(fragments.barycentric).reshape(3, -1).index_select(1, subsample)
-    face = fragments.face_index.reshape(-1).index_select(0, subsample)
-    return chosen, _CoveredPixels(subsample, frame, face, weights)
-
-
 @dataclass
 class _Appearance:
     """Checked shading inputs of B frames: vertex_colors (B', V, 3) or None; texture
@@ -970,16 +958,22 @@ def _render_frames(
     image = torch.zeros(3, num_pixels, device=device).index_add_(1, pixel, color).div_(samples)
     image += (1.0 - mask) * appearance.background_color[:, None]
 
-    # Exact values of each pixel's representative subsample.
+    # Exact values of each pixel's representative subsample (pick: flat subsample index).
+    shape = (num_frames, height, width)
     subsample_labels = gather_face_attributes(fragments, face_labels, background_label)
     label_samples = _subsamples(subsample_labels, supersample)
     covered_samples = _subsamples(fragments.covered, supersample)
-    pick = _subsample_pixels(_representative_subsample(label_samples, covered_samples), supersample)
-    shape = (num_frames, height, width)
+    if supersample == 1:
+        pick = torch.arange(num_pixels, device=device).view(shape)
+    else:
+        pick = _subsample_pixels(_representative_subsample(label_samples, covered_samples), supersample)
     mask = mask.view(shape)
     solid = mask >= 0.5
-    chosen, picked = _picked_subsamples(fragments, pick, solid)
-    picked_normals = _normalized(_vertex_values(picked, faces, normal_table, num_vertices))
+    chosen = solid.reshape(-1).nonzero()[:, 0]
+    # Position of each covered subsample in the list ``covered`` (only those are read).
+    list_position = torch.empty(fragments.face_index.numel(), dtype=torch.int64, device=device)
+    list_position[covered.pixel] = torch.arange(len(covered.pixel), device=device)
+    picked_normals = normals.index_select(1, list_position.take(pick.reshape(-1).index_select(0, chosen)))
     label_coverage = None
     if len(coverage_labels):
         label_coverage = _label_coverage(label_samples, covered_samples, coverage_labels)

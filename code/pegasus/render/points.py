@@ -51,7 +51,7 @@ __all__ = [
 DEFAULT_POINTS_PER_PIXEL = 10
 DEFAULT_ZNEAR = 1e-3
 DEFAULT_CHUNK_PAIRS = 1 << 21
-_MIN_CHUNK_PAIRS = 1 << 15
+_MIN_CHUNK_PAIRS = 1 << 16
 # Footprint boxes are widened by this many pixels on each side so that float rounding in
 # the pixel-space box can never drop a pixel that the NDC-space test d² < r² accepts.
 _BOX_MARGIN_PX = 1e-3
@@ -128,6 +128,8 @@ class PointRendering:
         fragments: :class:`PointFragments` (B, H, W, K), built on first access.
         weights: (B, H, W, K) compositing weight of each slot (0 where empty), built on
             first access.
+        build_dense: returns (fragments, weights); training loops that only need the
+            images and per-point values never pay for the dense (B, H, W, K) grids.
     """
 
     features: torch.Tensor
@@ -244,6 +246,16 @@ def _check_features(features: torch.Tensor, batch: int, num_points: int | None =
     _check_finite("features", features)
 
 
+def _check_idx(idx: torch.Tensor, num_points: int) -> None:
+    """Raises ValueError unless ``idx`` is a (B, H, W, K) integer grid with values in [−1, N)."""
+    if not isinstance(idx, torch.Tensor) or idx.ndim != 4 or idx.is_floating_point():
+        shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx)
+        raise ValueError(f"idx must be a (B, H, W, K) integer tensor, got {shape}")
+    low, high = (int(idx.min()), int(idx.max())) if idx.numel() else (-1, -1)
+    if low < -1 or high >= num_points:
+        raise ValueError(f"idx values must lie in [-1, N={num_points}), got [{low}, {high}]")
+
+
 def _background_tensor(background, num_channels: int, like: torch.Tensor) -> torch.Tensor | None:
     """None, a float or a (C,) tensor → None or a (C,) tensor on ``like``'s device/dtype."""
     if background is None:
@@ -261,7 +273,7 @@ def _background_tensor(background, num_channels: int, like: torch.Tensor) -> tor
 # ----------------------------------------------------------------------------- geometry
 
 
-def project_for_raster(
+def _project_for_raster(
     points: torch.Tensor, cameras: PinholeCameras, radius: torch.Tensor, item_mask: torch.Tensor,
     znear: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -314,17 +326,34 @@ def _depth_sort_key(depth: torch.Tensor) -> torch.Tensor:
     return depth.view(_SAME_WIDTH_INT[depth.dtype])
 
 
+@dataclass
+class _Box:
+    """Pixel offsets of a footprint box of ``rows × cols`` pixels in a ``width``-wide image."""
+
+    rows: int
+    cols: int
+    row_offset: torch.Tensor  # (rows,) int64
+    col_offset: torch.Tensor  # (cols,) int64
+    flat_offset: torch.Tensor  # (rows·cols,) int32, row-major
+
+    @classmethod
+    def make(cls, rows: int, cols: int, width: int, device: torch.device) -> "_Box":
+        row_offset = torch.arange(rows, device=device)
+        col_offset = torch.arange(cols, device=device)
+        flat = (row_offset[:, None] * width + col_offset).view(-1).to(torch.int32)
+        return cls(rows, cols, row_offset, col_offset, flat)
+
+
 def _footprint_hits(
-    u: torch.Tensor, v: torch.Tensor, radius2: torch.Tensor, row0: torch.Tensor, col0: torch.Tensor,
-    first_pixel: torch.Tensor, box: tuple[int, int], width: int, ndc_scale: float,
+    point_floats: torch.Tensor, point_ints: torch.Tensor, box: _Box, ndc_scale: float,
     pixel_count: torch.Tensor | None, points_per_pixel: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pixels covered by n points whose footprint boxes all have ``box = (rows, cols)``.
+    """Pixels covered by n points whose footprint boxes all have the size of ``box``.
 
     Args:
-        u, v, radius2: (n,) pixel coordinates and squared NDC radius.
-        row0, col0: (n,) int64 top-left pixel of each box (boxes lie inside the image).
-        first_pixel: (n,) int32 flat id ``(item·H + row0)·W + col0`` of that pixel.
+        point_floats: (n, 3) pixel coordinates u, v and squared NDC radius of each point.
+        point_ints: (n, 3) int64 top-left pixel of each box (boxes lie inside the image):
+            row, column and flat id ``(item·H + row)·W + column``.
         pixel_count: None, or (B·H·W,) int32 slots filled so far: pixels holding
             ``points_per_pixel`` points are skipped.
 
@@ -332,21 +361,18 @@ def _footprint_hits(
         flat pixel ids (M,) int32 and the index (0 … n−1) of the covering point (M,) int32,
         both in point-major order (so, for depth-sorted points, front to back per pixel).
     """
-    rows, cols = box
-    device = u.device
-    row = row0[:, None] + torch.arange(rows, device=device)  # (n, rows)
-    col = col0[:, None] + torch.arange(cols, device=device)  # (n, cols)
-    dy2 = squared_offset(row.to(u.dtype) + 0.5, v[:, None], ndc_scale)
-    dx2 = squared_offset(col.to(u.dtype) + 0.5, u[:, None], ndc_scale)
-    hit = (dy2[:, :, None] + dx2[:, None, :]) < radius2[:, None, None]  # (n, rows, cols)
-    hit = hit.view(hit.shape[0], rows * cols)
-    box_offset = torch.arange(rows, device=device, dtype=torch.int32)[:, None] * width
-    box_offset = (box_offset + torch.arange(cols, device=device, dtype=torch.int32)).view(-1)
-    pair_pixel = first_pixel[:, None] + box_offset  # (n, rows·cols)
+    u, v, radius2 = point_floats.unbind(1)
+    row0, col0, first_pixel = point_ints.unbind(1)
+    centre_y = (row0[:, None] + box.row_offset).to(u.dtype) + 0.5  # (n, rows)
+    centre_x = (col0[:, None] + box.col_offset).to(u.dtype) + 0.5  # (n, cols)
+    dy2 = squared_offset(centre_y, v[:, None], ndc_scale)
+    dx2 = squared_offset(centre_x, u[:, None], ndc_scale)
+    hit = ((dy2[:, :, None] + dx2[:, None, :]) < radius2[:, None, None]).view(u.shape[0], -1)
+    pair_pixel = first_pixel.to(torch.int32)[:, None] + box.flat_offset  # (n, rows·cols)
     if pixel_count is not None:
         hit &= pixel_count.index_select(0, pair_pixel.view(-1)).view_as(hit) < points_per_pixel
     covering = torch.repeat_interleave(
-        torch.arange(hit.shape[0], device=device, dtype=torch.int32), hit.sum(dim=1)
+        torch.arange(hit.shape[0], device=u.device, dtype=torch.int32), hit.sum(dim=1)
     )
     return pair_pixel.view(-1)[hit.view(-1)], covering
 
@@ -361,18 +387,13 @@ def _open_points(
     point.
     """
     batch, height, width = image_shape
-    not_full = (pixel_count < points_per_pixel).view(batch, height, width).to(torch.int32)
-    table = torch.zeros(batch, height + 1, width + 1, dtype=torch.int32, device=pixel_count.device)
-    table[:, 1:, 1:] = not_full.cumsum(1).cumsum(2)
-    table = table.view(-1)
-    base = item * (height + 1)
-
-    def corner(row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
-        return table.index_select(0, (base + row) * (width + 1) + col)
-
-    row1, col1 = row0 + rows, col0 + cols
-    free = corner(row1, col1) - corner(row0, col1) - corner(row1, col0) + corner(row0, col0)
-    return free > 0
+    not_full = (pixel_count < points_per_pixel).view(batch, height, width)
+    table = torch.nn.functional.pad(not_full.to(torch.int32).cumsum(1).cumsum(2), (1, 0, 1, 0)).view(-1)
+    corner_rows = torch.stack([row0, row0 + rows]) + item * (height + 1)  # (2, n)
+    corner_cols = torch.stack([col0, col0 + cols])  # (2, n)
+    corners = table.index_select(0, (corner_rows[:, None] * (width + 1) + corner_cols).view(-1))
+    (top_left, top_right), (bottom_left, bottom_right) = corners.view(2, 2, -1)
+    return bottom_right - bottom_left - top_right + top_left > 0
 
 
 def _chunk_bounds(pairs_per_point: torch.Tensor, chunk_pairs: int) -> list[tuple[int, int]]:
@@ -388,7 +409,7 @@ def _chunk_bounds(pairs_per_point: torch.Tensor, chunk_pairs: int) -> list[tuple
 
 
 @torch.no_grad()
-def select_points_per_pixel(
+def _select_points_per_pixel(
     uv: torch.Tensor, depth: torch.Tensor, radius: torch.Tensor, active: torch.Tensor,
     image_size: tuple[int, int], points_per_pixel: int, chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
 ) -> _Slots:
@@ -419,9 +440,10 @@ def select_points_per_pixel(
     if num_pixels * k_max >= 2**31 or batch * num_points >= 2**31:
         raise ValueError(f"B·H·W·K = {num_pixels * k_max} and B·N = {batch * num_points} must be "
                          f"< 2^31; render fewer or smaller images at once")
-    selected = torch.full((num_pixels * k_max,), -1, dtype=torch.int32, device=device)
+    # One extra slot at the end takes the writes of candidates beyond the K-th.
+    selected = torch.full((num_pixels * k_max + 1,), -1, dtype=torch.int32, device=device)
+    overflow = num_pixels * k_max
     pixel_count = torch.zeros(num_pixels, dtype=torch.int32, device=device)
-    group_start_of_pixel = torch.empty(num_pixels, dtype=torch.int32, device=device)
 
     point_id = active.reshape(-1).nonzero().squeeze(1)
     point_id = point_id.index_select(
@@ -440,51 +462,51 @@ def select_points_per_pixel(
     row0 = torch.minimum(row0.clamp(min=0.0), (height - rows).to(u.dtype)).long()
     col0 = torch.minimum(col0.clamp(min=0.0), (width - cols).to(u.dtype)).long()
     item = torch.div(point_id, num_points, rounding_mode="floor")
-    first_pixel = ((item * height + row0) * width + col0).to(torch.int32)
+    point_floats = torch.stack([u, v, r * r], dim=1)
+    point_ints = torch.stack([row0, col0, (item * height + row0) * width + col0], dim=1)
     point_id = point_id.to(torch.int32)
-    radius2 = r * r
     box_key = rows * (width + 1) + cols
-    box_values = torch.unique(box_key).tolist()  # a single box size for a scalar radius
+    boxes = {key: _Box.make(key // (width + 1), key % (width + 1), width, device)
+             for key in torch.unique(box_key).tolist()}  # a single box for a scalar radius
     pairs_per_chunk = min(chunk_pairs, max(2 * num_pixels, _MIN_CHUNK_PAIRS))
 
     for chunk, (start, stop) in enumerate(_chunk_bounds((rows * cols).cpu(), pairs_per_chunk)):
         members = torch.arange(start, stop, device=device)
         if chunk > 0:  # skip points whose whole box is already full
-            boxes = (t[start:stop] for t in (item, row0, col0, rows, cols))
-            members = members[_open_points(pixel_count, k_max, (batch, height, width), *boxes)]
+            box_corners = (t[start:stop] for t in (item, row0, col0, rows, cols))
+            members = members[_open_points(pixel_count, k_max, (batch, height, width), *box_corners)]
         hits_pixel, hits_member = [], []
-        for key in box_values:
-            group = members if len(box_values) == 1 else members[box_key.index_select(0, members) == key]
+        for key, box in boxes.items():
+            group = members if len(boxes) == 1 else members[box_key.index_select(0, members) == key]
             if group.numel() == 0:
                 continue
             pixel, local = _footprint_hits(
-                *(t.index_select(0, group) for t in (u, v, radius2, row0, col0, first_pixel)),
-                (key // (width + 1), key % (width + 1)), width, ndc_scale,
+                point_floats.index_select(0, group), point_ints.index_select(0, group), box, ndc_scale,
                 pixel_count if chunk > 0 else None, k_max,
             )
             hits_pixel.append(pixel)
             hits_member.append(group.index_select(0, local))
-        if not hits_pixel:
-            continue
-        pixel, member = torch.cat(hits_pixel), torch.cat(hits_member)
-        if len(hits_pixel) > 1:  # restore front-to-back order across box sizes
-            member, order = torch.sort(member, stable=True)
-            pixel = pixel.index_select(0, order)
-        if pixel.numel() == 0:
+        if len(hits_pixel) == 1:
+            pixel, member = hits_pixel[0], hits_member[0]
+        elif hits_pixel:  # several box sizes: restore the front-to-back order
+            member, order = torch.sort(torch.cat(hits_member), stable=True)
+            pixel = torch.cat(hits_pixel).index_select(0, order)
+        else:
             continue
         # Rank candidates within each pixel: a stable sort by pixel keeps depth order.
         pixel, order = torch.sort(pixel, stable=True)
         member = member.index_select(0, order)
-        first = torch.ones_like(pixel, dtype=torch.bool)
-        first[1:] = pixel[1:] != pixel[:-1]
-        group_start = first.nonzero().squeeze(1).to(torch.int32)
-        group_start_of_pixel.index_copy_(0, pixel.index_select(0, group_start).long(), group_start)
-        rank = torch.arange(pixel.numel(), device=device, dtype=torch.int32)
-        slot = pixel_count.index_select(0, pixel) + rank - group_start_of_pixel.index_select(0, pixel)
-        keep = (slot < k_max).nonzero().squeeze(1)
-        destination = pixel.index_select(0, keep).long() * k_max + slot.index_select(0, keep)
-        selected.index_copy_(0, destination, point_id.index_select(0, member.index_select(0, keep)))
-        pixel_count.index_add_(0, pixel, torch.ones_like(pixel))
+        pixel_ids, group_of, group_size = torch.unique_consecutive(
+            pixel, return_inverse=True, return_counts=True
+        )
+        group_start = torch.cumsum(group_size, 0) - group_size
+        # slot = (slots the pixel already holds) + (rank of the candidate within its pixel)
+        first_free = pixel_count.index_select(0, pixel_ids) - group_start.to(torch.int32)
+        position = torch.arange(pixel.numel(), device=device, dtype=torch.int32)
+        slot = first_free.index_select(0, group_of) + position
+        destination = torch.where(slot < k_max, pixel.long() * k_max + slot, overflow)
+        selected.index_copy_(0, destination, point_id.index_select(0, member))
+        pixel_count.index_add_(0, pixel_ids, group_size.to(torch.int32))
 
     covered = (pixel_count > 0).nonzero().squeeze(1)
     filled = pixel_count.index_select(0, covered).clamp(max=k_max).long()
@@ -560,10 +582,11 @@ def _composite_slots(
         background: None or (C,).
 
     Returns:
-        image (B, H, W, C), coverage (B, H, W) and slot weights (M,).
+        image (B, H, W, C), coverage (B, H, W) and slot weights (M,), in alpha's dtype.
     """
     batch, height, width, k_max = slots.grid
     num_covered, channels = slots.covered.numel(), features.shape[-1]
+    features = features.to(alpha.dtype)
     alpha_grid = alpha.new_zeros(num_covered * k_max).index_copy(0, slots.compact_position, alpha)
     before, transmittance = _transmittance(alpha_grid.view(num_covered, k_max))
     slot_weights = alpha * before.reshape(-1).index_select(0, slots.compact_position)
@@ -599,8 +622,8 @@ def _rasterize(
     points_per_pixel: int, znear: float, chunk_pairs: int,
 ) -> tuple[_Slots, _SlotValues]:
     """Projects validated inputs, selects the occupied slots and evaluates them."""
-    uv, depth, active = project_for_raster(points, cameras, radius, item_mask, znear)
-    slots = select_points_per_pixel(
+    uv, depth, active = _project_for_raster(points, cameras, radius, item_mask, znear)
+    slots = _select_points_per_pixel(
         uv.detach(), depth.detach(), radius.detach(), active, cameras.image_size, points_per_pixel,
         chunk_pairs,
     )
@@ -662,10 +685,11 @@ def alpha_composite(
         image (B, H, W, C), coverage (B, H, W) = 1 − Π(1 − α_k), and compositing weights
         (B, H, W, K) ``α_k Π_{j<k}(1 − α_j)`` (0 at empty slots).
     """
-    if idx.ndim != 4 or alphas.shape != idx.shape:
-        raise ValueError(f"idx and alphas must both be (B, H, W, K), got {tuple(idx.shape)} "
-                         f"and {tuple(alphas.shape)}")
-    _check_features(features, idx.shape[0])
+    _check_features(features, idx.shape[0] if isinstance(idx, torch.Tensor) and idx.ndim else -1)
+    _check_idx(idx, features.shape[1])
+    if not isinstance(alphas, torch.Tensor) or alphas.shape != idx.shape:
+        shape = tuple(alphas.shape) if isinstance(alphas, torch.Tensor) else type(alphas)
+        raise ValueError(f"alphas must have the shape of idx {tuple(idx.shape)}, got {shape}")
     background = _background_tensor(background, features.shape[-1], features)
     slots = _slots_from_idx(idx, features.shape[1])
     alpha = alphas.reshape(-1).index_select(0, slots.position)
@@ -687,6 +711,10 @@ def accumulate_point_weights(
         point_weights (B, N) (differentiable) and visible (B, N) bool: front-most point of
         some pixel, or a compositing weight > 0.5 in some slot.
     """
+    _check_idx(idx, num_points)
+    if not isinstance(weights, torch.Tensor) or weights.shape != idx.shape:
+        shape = tuple(weights.shape) if isinstance(weights, torch.Tensor) else type(weights)
+        raise ValueError(f"weights must have the shape of idx {tuple(idx.shape)}, got {shape}")
     slots = _slots_from_idx(idx, num_points)
     slot_weights = weights.reshape(-1).index_select(0, slots.position)
     return _accumulate_slots(slots, slot_weights, idx.shape[0], num_points)

@@ -81,7 +81,7 @@ def rasterize_points_reference(
     if missing > 0:
         fragments = [
             torch.cat([t, t.new_full(t.shape[:-1] + (missing,), fill)], dim=-1)
-            for t, fill in zip(fragments, (-1, -1.0, -1.0, 0.0))
+            for t, fill in zip(fragments, (-1, -1.0, -1.0, 0.0), strict=True)
         ]
     return PointFragments(*fragments)
 

@@ -1,7 +1,7 @@
 """Test and benchmark helpers for the point renderer (not used by the renderer itself).
 
 * :class:`Tolerance` and the named tolerances below are the one place where the parity
-  tests and the benchmark read how close two renderers must be;
+  tests read how close two renderers must be;
   :func:`assert_close_except_fraction` applies one, allowing a bounded fraction of
   mismatching elements (pixels on disc boundaries, where float rounding decides coverage).
 * :func:`make_head_scene` builds the synthetic head-sized scene shared by tests and

@@ -138,7 +138,7 @@ _NO_BRIM = (0.0,) * len(AZIMUTH_KNOTS_DEG)
 HAIR_STYLES: dict[str, HairStyle] = {
     "buzz": HairStyle((0.5, 0.45, 0.28, 0.06, -0.3, -0.55, -0.6), thickness=0.012, taper=0.12),
     "short": HairStyle((0.45, 0.4, 0.25, 0.05, -0.35, -0.6, -0.65), thickness=0.045, taper=0.2),
-    "bob": HairStyle((0.15, 0.1, -0.9, -1.0, -1.0, -1.0, -1.0), thickness=0.05, taper=0.08,
+    "bob": HairStyle((0.32, 0.22, -0.9, -1.0, -1.0, -1.0, -1.0), thickness=0.05, taper=0.1,
                      drape_start_deg=100.0, flare=0.1),
     "long": HairStyle((0.42, 0.35, 0.1, -1.5, -1.6, -1.6, -1.6), thickness=0.04, taper=0.15,
                       drape_start_deg=95.0, flare=0.15),
@@ -152,7 +152,7 @@ HAT_STYLES: dict[str, HatStyle] = {
                        brim_width=_NO_BRIM, brim_droop=0.0),
     "cap": HatStyle((0.36, 0.34, 0.28, 0.2, 0.1, 0.05, 0.05), thickness=0.02, crown_lift=0.0, cuff=0.0,
                     brim_width=(0.3, 0.27, 0.12, 0.0, 0.0, 0.0, 0.0), brim_droop=0.06),
-    "fedora": HatStyle((0.42, 0.4, 0.35, 0.3, 0.3, 0.3, 0.3), thickness=0.03, crown_lift=0.12, cuff=0.012,
+    "wide_brim": HatStyle((0.42, 0.4, 0.35, 0.3, 0.3, 0.3, 0.3), thickness=0.03, crown_lift=0.12, cuff=0.012,
                        brim_width=(0.2,) * len(AZIMUTH_KNOTS_DEG), brim_droop=0.03),
     "bucket": HatStyle((0.34, 0.32, 0.26, 0.14, 0.06, 0.02, 0.0), thickness=0.03, crown_lift=0.06, cuff=0.0,
                        brim_width=(0.12,) * len(AZIMUTH_KNOTS_DEG), brim_droop=0.08),
@@ -178,13 +178,16 @@ _SKULL_MARGIN = 0.01  # hair and hats float this far over the skull (pose correc
 _GRID_POLAR_DEG = 170.0  # the skull radius is tabulated up to this polar angle
 _GRID_STEP_DEG = 2.0
 _NEIGHBOUR_DEG = 7.0  # skull radius: largest vertex radius within this angle of a direction
-_COLUMNS = 96  # azimuth columns of the hair and hat grids
-_SURFACE_ROWS, _DRAPE_ROWS, _BRIM_ROWS = 26, 12, 5
+_COLUMNS = 64  # azimuth columns of the hair and hat grids
+_SURFACE_ROWS, _DRAPE_ROWS, _BRIM_ROWS = 20, 8, 4
+_DRAPE_BLEND = np.radians(25.0)  # columns ending this far above the drape start blend into hanging ones
 _BROW_SAMPLES = 28  # decal columns along each brow
 _DECAL_LIFT = 0.004  # decals float this far over the skin (scaled head units)
-_TUBE_SIDES = 8
-_RIM_POINTS = 48
+_TUBE_SIDES = 6
+_RIM_POINTS = 36
 _GLASSES_CLEARANCE = 0.035  # rims float this far in front of the lids and brows
+_TEMPLE_CLEARANCE = 0.015  # temples pass this far outside the head
+_TEMPLE_POINTS = 10
 _COLLAR_Y = -0.6  # shirt collar height (below the jaw, above the neck cut)
 _SHIRT_SHAPE = ((0.0, 0.0, 1.0), (-0.06, 0.12, 1.15), (-0.16, 0.42, 1.35), (-0.3, 0.55, 1.45), (-0.9, 0.6, 1.5))
 # (drop below the collar, extra half-width, depth factor) rows of the shirt
@@ -263,13 +266,16 @@ class HeadFit:
         self.region_index = {name: i for i, name in enumerate(names)}
         self.landmarks = np.asarray(landmarks, np.float64)
         self.joints = np.asarray(joints, np.float64)
-        inner = {"mouth_interior", "left_eyeball", "right_eyeball"}
-        self.skull_vertices = self.vertices[~np.isin(self.regions, [self.region_index[n] for n in inner])]
-        head = self.skull_vertices[self.skull_vertices[:, 1] > self.landmarks[8, 1]]  # above the chin
+        # The skull leaves out what protrudes in front (and what the nose and mouth parts
+        # move), so swapping those parts leaves the hair and hats where they were.
+        front = {"mouth_interior", "left_eyeball", "right_eyeball", "nose", "upper_lip", "lower_lip"}
+        self.skull_vertices = self.vertices[~np.isin(self.regions, [self.region_index[n] for n in front])]
+        cranium = self.vertices[np.isin(self.regions, [self.region_index[n] for n in ("scalp", "forehead")])]
         self.brow_y = float(self.landmarks[17:27, 1].mean())
-        self.top_y = float(head[:, 1].max())
+        self.top_y = float(cranium[:, 1].max())
         self.unit = self.top_y - self.brow_y  # brow-to-crown height H
-        self.centre = np.array([0.0, float(self.joints[3:5, 1].mean()), 0.5 * float(head[:, 2].min() + head[:, 2].max())])
+        self.centre = np.array([0.0, float(self.joints[3:5, 1].mean()),
+                                0.5 * float(cranium[:, 2].min() + cranium[:, 2].max())])
         self._polar = np.radians(np.arange(0.0, _GRID_POLAR_DEG + 1e-9, _GRID_STEP_DEG))
         self._azimuth = np.radians(np.arange(-180.0, 180.0, _GRID_STEP_DEG))
         self._radius = self._skull_radius_table()
@@ -445,8 +451,8 @@ def brow_decal(shape: BrowShape, vertices: np.ndarray, faces: np.ndarray, skin_f
         across = np.array([-1.0, 0.0, 1.0])[:, None, None] * np.array([0.0, 0.5 * shape.thickness]) * profile[None, :, None]
         grid = (centre[None] + across).reshape(-1, 2)  # rows: lower edge, middle, upper edge
         grid_faces = _grid_faces(3, _BROW_SAMPLES)
-        if (np.cross(grid[grid_faces[:, 1]] - grid[grid_faces[:, 0]], grid[grid_faces[:, 2]] - grid[grid_faces[:, 0]])
-                ).sum() < 0:
+        edge1, edge2 = grid[grid_faces[:, 1]] - grid[grid_faces[:, 0]], grid[grid_faces[:, 2]] - grid[grid_faces[:, 0]]
+        if (edge1[:, 0] * edge2[:, 1] - edge1[:, 1] * edge2[:, 0]).sum() < 0:
             grid_faces = grid_faces[:, ::-1].copy()  # face the viewer (+z)
         pieces.append((grid, grid_faces))
         uvs.append(_grid_uvs(3, _BROW_SAMPLES, grid_faces))  # u along the brow, v across
@@ -461,38 +467,50 @@ def brow_decal(shape: BrowShape, vertices: np.ndarray, faces: np.ndarray, skin_f
 # Hair
 
 
+def _hair_columns(style: HairStyle, fit: HeadFit, azimuth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per azimuth column: the height where the hair ends, the polar angle where it leaves
+    the skull (its end, or the drape start for hanging hair), and how much of the taper
+    is kept (1: none, hair ends thick; columns ending just above the drape start blend into
+    the hanging ones, so the hair has no step there)."""
+    end_y = fit.height(_interp_azimuth(style.hairline, azimuth))
+    end = fit.polar_at_height(azimuth, end_y)
+    if style.drape_start_deg is None:
+        return end_y, end, np.zeros_like(end)
+    drape_start = np.radians(style.drape_start_deg)
+    blend = np.clip((end - drape_start + _DRAPE_BLEND) / _DRAPE_BLEND, 0.0, 1.0)
+    return end_y, np.minimum(end, drape_start), blend
+
+
+def _fade(style: HairStyle, t: np.ndarray, thick_end: np.ndarray) -> np.ndarray:
+    """Thickness factor along a column (t = 0 at the crown, 1 at its end on the skull)."""
+    taper = np.clip((1.0 - t) / max(style.taper, 1e-6), 0.0, 1.0)
+    return taper + (1.0 - taper) * thick_end
+
+
 def _hair_thickness(style: HairStyle, fit: HeadFit, polar: np.ndarray, azimuth: np.ndarray) -> np.ndarray:
     """Thickness of the hair over the skull at polar/azimuth angles (0 where there is none)."""
     polar, azimuth = np.broadcast_arrays(polar, azimuth)
     columns, column_of = np.unique(azimuth, return_inverse=True)
-    end = fit.polar_at_height(columns, fit.height(_interp_azimuth(style.hairline, columns)))[column_of]
-    end = end.reshape(azimuth.shape)
-    if style.drape_start_deg is not None:
-        end = np.minimum(end, np.radians(style.drape_start_deg))
-    t = polar / np.maximum(end, 1e-6)
-    fade = np.clip((1.0 - t) / max(style.taper, 1e-6), 0.0, 1.0)
-    return np.where(t <= 1.0, style.thickness * np.sqrt(fade), 0.0)
+    _, surface_end, thick_end = (v[column_of].reshape(azimuth.shape) for v in _hair_columns(style, fit, columns))
+    t = polar / np.maximum(surface_end, 1e-6)
+    return np.where(t <= 1.0, style.thickness * np.sqrt(_fade(style, t, thick_end)), 0.0)
 
 
 def hair_mesh(style: HairStyle, fit: HeadFit) -> AccessoryMesh:
     """The hair of ``style`` on the head ``fit``; attached to the neck joint."""
     azimuth = np.linspace(-np.pi, np.pi, _COLUMNS + 1)
-    end_y = fit.height(_interp_azimuth(style.hairline, azimuth))
-    end = fit.polar_at_height(azimuth, end_y)
-    drape_start = np.radians(style.drape_start_deg) if style.drape_start_deg is not None else np.inf
-    surface_end = np.minimum(end, drape_start)
-    hangs = end > drape_start  # columns that continue below the drape start as hanging hair
+    end_y, surface_end, thick_end = _hair_columns(style, fit, azimuth)
     t = np.linspace(0.0, 1.0, _SURFACE_ROWS)[:, None]
     polar = t * surface_end[None, :]
-    fade = np.where(hangs[None, :], 1.0, np.clip((1.0 - t) / max(style.taper, 1e-6), 0.0, 1.0))
+    fade = _fade(style, t, thick_end[None, :])
     thickness = _SKULL_MARGIN + style.thickness * np.sqrt(fade)
     if style.curl:
         thickness = thickness + style.curl * fade * np.sin(7.0 * azimuth)[None, :] * np.sin(11.0 * polar)
     surface = fit.surface_point(polar, np.broadcast_to(azimuth, polar.shape), thickness)
     rows = [surface]
-    if np.isfinite(drape_start):
+    if style.drape_start_deg is not None:
         start = surface[-1]  # (C, 3) where the hair leaves the skull
-        drop = np.clip(start[:, 1] - end_y, 0.0, None) * hangs
+        drop = np.clip(start[:, 1] - end_y, 0.0, None) * (thick_end == 1.0)
         s = np.linspace(0.0, 1.0, _DRAPE_ROWS + 1)[1:, None]
         outward = np.stack([np.sin(azimuth), np.zeros_like(azimuth), np.cos(azimuth)], 1)
         hanging = start[None] - s[..., None] * drop[None, :, None] * np.array([0.0, 1.0, 0.0])
@@ -575,23 +593,27 @@ def glasses_mesh(style: GlassesStyle, fit: HeadFit) -> AccessoryMesh:
     rims = [_rim_path(style, c) for c in centres]
     pieces = [_tube(rim, style.rim_radius, closed=True) for rim in rims]
     inner = [rim[np.argmin(np.abs(rim[:, 0]))] for rim in rims]  # rim points nearest the midline
-    bridge_nose = skull[(np.abs(skull[:, 0]) < 0.03) & (np.abs(skull[:, 1] - lens_y - 0.03) < 0.04), 2].max()
+    nose = fit.vertices[fit.regions == fit.region_index["nose"]]
+    bridge_nose = nose[(np.abs(nose[:, 0]) < 0.03) & (np.abs(nose[:, 1] - lens_y - 0.03) < 0.04), 2].max(
+        initial=plane_z - 0.025)
     bridge_z = max(plane_z, bridge_nose + 0.025)
     arc = np.linspace(0.0, 1.0, 12)[:, None]
     bridge = inner[1] + arc * (inner[0] - inner[1])
     bridge[:, 1] += 0.02 * np.sin(np.pi * arc[:, 0]) + 0.3 * style.half_height
     bridge[:, 2] = plane_z + (bridge_z - plane_z) * np.sin(np.pi * arc[:, 0])
     pieces.append(_tube(bridge, style.rim_radius * 0.8, closed=False))
-    band = np.abs(skull[:, 1] - lens_y) < 0.08
-    temple_x = np.abs(skull[band, 0]).max() + 0.02
-    ear_z = float(skull[band][np.argmax(np.abs(skull[band, 0])), 2])
+    band = skull[np.abs(skull[:, 1] - lens_y) < 0.06]  # the head's sides at lens height (ears included)
+    ears = fit.vertices[np.isin(fit.regions, [fit.region_index["left_ear"], fit.region_index["right_ear"]])]
+    ear_z = float(ears[:, 2].mean())
     for rim, side in zip(rims, (1.0, -1.0)):
         outer = rim[np.argmax(side * rim[:, 0])]
-        path = np.array([outer, [side * temple_x, lens_y, plane_z - 0.08],
-                         [side * temple_x, lens_y, ear_z], [side * temple_x, lens_y - 0.07, ear_z - 0.07]])
-        dense = np.concatenate([a + np.linspace(0.0, 1.0, 6, endpoint=False)[:, None] * (b - a)
-                                for a, b in zip(path[:-1], path[1:])] + [path[-1:]])
-        pieces.append(_tube(dense, style.rim_radius * 0.8, closed=False))
+        half = band[side * band[:, 0] > 0]
+        path, x = [outer], abs(outer[0])
+        for z in np.linspace(plane_z - 0.04, ear_z, _TEMPLE_POINTS):  # hug the side of the head
+            x = max(x, np.abs(half[np.abs(half[:, 2] - z) < 0.04, 0]).max(initial=0.0) + _TEMPLE_CLEARANCE)
+            path.append(np.array([side * x, lens_y, z]))
+        path.append(np.array([side * x, lens_y - 0.06, ear_z - 0.06]))  # bent down behind the ear
+        pieces.append(_tube(np.array(path), style.rim_radius * 0.8, closed=False))
     vertices, faces = _merge(pieces)
     uvs = _solid_uvs(len(faces), 0.25)
     if style.tinted:

@@ -93,10 +93,11 @@ class _CardJob:
 
 @dataclass
 class _JobResult:
-    """What a job did: frames rendered and worker seconds per step."""
+    """What a job did: frames rendered, wall seconds per step and CPU seconds in all."""
 
     frames: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
     card: np.ndarray | None = None
 
     def add(self, step: str, seconds: float) -> None:
@@ -112,11 +113,10 @@ class _WorkerState:
 _STATE: _WorkerState | None = None
 
 
-def _init_worker(cfg_data: dict, source: str, threads: int | None) -> None:
+def _init_worker(cfg_data: dict, source: str, threads: int) -> None:
     """Loads the head model and builds the renderer once per process."""
     global _STATE
-    if threads is not None:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
     cfg = Config(cfg_data, source)
     settings = SynthDbSettings.from_config(cfg)
     _STATE = _WorkerState(settings, SceneRenderer(head_model_from_config(cfg), settings))
@@ -223,7 +223,10 @@ def _run_card(job: _CardJob) -> _JobResult:
 
 def _run_job(job) -> _JobResult:
     runner = {_VideoJob: _run_video, _GroundTruthJob: _run_ground_truth, _CardJob: _run_card}[type(job)]
-    return runner(job)
+    begin = time.process_time()
+    result = runner(job)
+    result.cpu_seconds = time.process_time() - begin
+    return result
 
 
 # ---------------------------------------------------------------------------------------
@@ -261,8 +264,10 @@ class StageTiming:
 
     Attributes:
         name: stage name; seconds: wall-clock seconds; frames: frames rendered;
-        jobs: jobs run; skipped: jobs skipped as complete; steps: worker seconds per step
-        (scene building, rendering, writing, previews), summed over workers.
+        jobs: jobs run; skipped: jobs skipped as complete; steps: worker wall seconds per
+        step (scene building, rendering, writing, previews), summed over workers;
+        cpu_seconds: CPU time of the jobs, summed over workers (robust to other processes
+        sharing the machine).
     """
 
     name: str
@@ -271,6 +276,7 @@ class StageTiming:
     jobs: int
     skipped: int
     steps: dict[str, float]
+    cpu_seconds: float = 0.0
 
     @property
     def frames_per_second(self) -> float:
@@ -293,16 +299,22 @@ class BuildReport:
 
 
 class _Runner:
-    """Runs jobs in a pool of worker processes (or in this process for one worker)."""
+    """Runs jobs in a pool of worker processes (or in this process for one worker).
+
+    Every job runs on one torch thread: workers, not threads, use the cores (the
+    rasterizer's threads slow down badly when a core is busy), and the output does not
+    depend on the number of workers.
+    """
 
     def __init__(self, cfg: Config, settings: SynthDbSettings):
-        args = (cfg.to_dict(), cfg.source)
+        args = (cfg.to_dict(), cfg.source, 1)
         self.pool = None
+        self.threads = torch.get_num_threads()
         if settings.workers > 1:
-            context = multiprocessing.get_context("spawn")
-            self.pool = context.Pool(settings.workers, initializer=_init_worker, initargs=(*args, 1))
+            self.pool = multiprocessing.get_context("spawn").Pool(settings.workers, initializer=_init_worker,
+                                                                  initargs=args)
         else:
-            _init_worker(*args, None)
+            _init_worker(*args)
 
     def run(self, name: str, jobs: list, on_done: Callable[[object, _JobResult], None], skipped: int) -> StageTiming:
         begin = time.perf_counter()
@@ -312,6 +324,7 @@ class _Runner:
         for index, result in tqdm(results, total=len(jobs), desc=name, unit="job", leave=False):
             on_done(jobs[index], result)
             timing.frames += result.frames
+            timing.cpu_seconds += result.cpu_seconds
             for step, seconds in result.seconds.items():
                 timing.steps[step] = timing.steps.get(step, 0.0) + seconds
         timing.seconds = time.perf_counter() - begin
@@ -323,6 +336,7 @@ class _Runner:
         if self.pool is not None:
             self.pool.close()
             self.pool.join()
+        torch.set_num_threads(self.threads)
 
 
 def _run_indexed(item):

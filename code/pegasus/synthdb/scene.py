@@ -154,6 +154,7 @@ class SceneRenderer:
         self._template = model.v_template.numpy().astype(np.float64)
         landmarks = model().landmarks[0].numpy()
         self._template_brows = np.stack([landmarks[22:27], landmarks[21:16:-1]])  # [left, right], inner → outer
+        self._brow_decals: dict[str, SurfaceDecal] = {}
 
     def shape_vector(self, person: Person) -> torch.Tensor:
         """(n_shape,) identity coefficients of a person in the model's component order."""
@@ -184,12 +185,18 @@ class SceneRenderer:
             meshes.append(glasses_mesh(GLASSES_STYLES[person.part("eyeglasses").style], fit))
         return meshes
 
+    def brow_decal(self, style: str) -> SurfaceDecal:
+        """The eyebrow decal of a brow style (identity-independent, built once per style)."""
+        if style not in self._brow_decals:
+            self._brow_decals[style] = brow_decal(BROW_SHAPES[style], self._template, self.model.faces.numpy(),
+                                                  self.head_labels == label_id("skin"), self._template_brows)
+        return self._brow_decals[style]
+
     def scene(self, person: Person) -> PersonScene:
         """Builds the person's meshes and texture."""
         size = self.settings.texture_size
         meshes = self.accessories(person)
-        decal = brow_decal(BROW_SHAPES[person.part("eyebrows").style], self._template, self.model.faces.numpy(),
-                           self.head_labels == label_id("skin"), self._template_brows)
+        decal = self.brow_decal(person.part("eyebrows").style)
         texture = paint_texture(person.identity.skin, person.identity.texture_seed, person.texture_parts(), size,
                                 self.atlas)
         counts = [self.model.n_vertices, len(decal.face_index)] + [len(m.vertices) for m in meshes]

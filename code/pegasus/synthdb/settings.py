@@ -17,10 +17,11 @@ __all__ = ["SynthDbSettings", "SYNTH_DB_VERSION"]
 #: and ground truth are re-rendered.
 SYNTH_DB_VERSION = 1
 
-# Settings that change how the work is run, not what is written (left out of the hashes),
-# and those that only concern the ground truth or the size of the population.
-_RUN_ONLY = frozenset({"root", "workers", "batch_size", "previews", "contact_tile"})
-_NOT_PER_VIDEO = frozenset({"gt_categories", "gt_frame_stride", "n_db"})
+# Left out of the hashes: settings that change how the work is run, not what is written;
+# the population size (each person's choices do not depend on it); and, for the videos,
+# the ground-truth settings.
+_RUN_ONLY = frozenset({"root", "workers", "batch_size", "previews", "contact_tile", "n_db"})
+_GROUND_TRUTH_ONLY = frozenset({"gt_categories", "gt_frame_stride"})
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class SynthDbSettings:
 
     def video_fingerprint(self) -> dict:
         """The settings that change a person's written videos (hashed into their record)."""
-        data = {k: v for k, v in asdict(self).items() if k not in _RUN_ONLY | _NOT_PER_VIDEO}
+        data = {k: v for k, v in asdict(self).items() if k not in _RUN_ONLY | _GROUND_TRUTH_ONLY}
         data["version"] = SYNTH_DB_VERSION
         return data
 

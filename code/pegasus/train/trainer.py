@@ -21,7 +21,7 @@ from ..config import Config, save_config
 from ..data.dataset import ImavatarDataset, collate_frames
 from ..geometry.camera import PinholeCameras
 from .checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .distributed import DistEnv, all_reduce_max, seed_everything
+from .distributed import DistEnv, all_reduce_max
 from .sampling import EpochOrder, batch_size_for
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,9 @@ def batch_to_device(batch: dict[str, Any], device: torch.device) -> dict[str, An
 class Trainer:
     """Trains a model that follows the avatar contract on ``cfg.dataset``'s training videos.
 
+    Seed with :func:`~pegasus.train.distributed.seed_everything` *before* building the
+    model, so its initialisation is reproducible (DDP then broadcasts rank 0's weights).
+
     Args:
         cfg: the resolved config (saved to ``<run_dir>/config.conf`` on rank 0).
         env: this process's :class:`DistEnv`.
@@ -70,10 +73,7 @@ class Trainer:
         self.cfg, self.env, self.model, self.train_set = cfg, env, model, train_set
         self.run_dir = run_dir_of(cfg)
         self.ckpt_dir = self.run_dir / "checkpoints"
-        seed_everything(cfg.experiment.seed, env.rank)
-        self.optimizer = torch.optim.Adam(model.parameter_groups(cfg))
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=list(cfg.train.lr_milestones), gamma=cfg.train.lr_gamma)
+        self.optimizer, self.scheduler = self._make_optimizer()
         self.epoch = 0  # epochs completed
         self.iteration = 0  # optimizer steps done
         self.batch_in_epoch = 0  # batches of the current epoch already done
@@ -91,6 +91,12 @@ class Trainer:
             self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.iteration)
 
     # ------------------------------------------------------------------ state
+    def _make_optimizer(self) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.MultiStepLR]:
+        optimizer = torch.optim.Adam(self.model.parameter_groups(self.cfg))
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=list(self.cfg.train.lr_milestones), gamma=self.cfg.train.lr_gamma)
+        return optimizer, scheduler
+
     def _state(self) -> dict[str, Any]:
         return {
             "model": self.model.state_dict(),
@@ -106,11 +112,11 @@ class Trainer:
 
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
-        # the point parameter may have been resized: rebuild the optimizer over the live params
-        self.optimizer = torch.optim.Adam(self.model.parameter_groups(self.cfg))
+        # The point parameter may have been resized: rebuild optimizer and scheduler over the
+        # live parameters *before* loading their states (a scheduler's constructor resets
+        # every group's lr to its initial value, which would silently undo the decay).
+        self.optimizer, self.scheduler = self._make_optimizer()
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=list(self.cfg.train.lr_milestones), gamma=self.cfg.train.lr_gamma)
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.iteration = state["epoch"], state["iteration"]
         self.batch_in_epoch, self.visible = state["batch_in_epoch"], state["visible"]
@@ -152,8 +158,11 @@ class Trainer:
         batch_size = batch_size_for(self.model.points.num_points, train.max_points_per_batch, train.max_batch)
         order = EpochOrder(len(self.train_set), epoch, self.cfg.experiment.seed, self.env.rank,
                            self.env.world_size, shuffle=True, start=self.batch_in_epoch * batch_size)
+        # Its own generator: a DataLoader otherwise draws a seed from the global RNG whenever
+        # it is iterated, which would shift every random number after a mid-epoch resume.
         loader = DataLoader(self.train_set, batch_size=batch_size, sampler=order, collate_fn=collate_frames,
-                            num_workers=train.num_workers, drop_last=False)
+                            num_workers=train.num_workers, drop_last=False,
+                            generator=torch.Generator().manual_seed(self.cfg.experiment.seed + epoch))
         return loader, batch_size
 
     def end_epoch(self, epoch: int) -> None:

@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from pegasus.avatar.fields import GeometryField, ShadingField, WeightNormLinear, shade
+
+
+def test_geometric_init_is_a_sphere_of_radius_0_6():
+    """SDF ≈ |x| − 0.6: exact in the mean, within the init's random ripple pointwise."""
+    torch.manual_seed(0)
+    field = GeometryField(hidden_layers=4, width=128, num_freqs=6, init_radius=0.6)
+    x = torch.randn(2000, 3)
+    norm = torch.empty(2000).uniform_(0.1, 1.5)
+    x = x / x.norm(dim=-1, keepdim=True) * norm[:, None]
+    out, gradient = field.with_gradient(x, create_graph=False)
+    error = out.sdf - (norm - 0.6)
+    assert error.mean().abs() < 0.03 and error.abs().median() < 0.15
+    assert (out.sdf[norm < 0.3] < 0).float().mean() > 0.97 and (out.sdf[norm > 1.0] > 0).float().mean() > 0.97
+    radial = torch.nn.functional.normalize(x, dim=-1)
+    assert torch.nn.functional.cosine_similarity(gradient, radial, dim=-1).mean() > 0.9
+    torch.testing.assert_close(out.albedo, torch.full_like(out.albedo, 0.5), atol=0.02, rtol=0)
+    assert out.segmentation is None
+
+
+def test_gradient_is_differentiable_in_training_and_detached_otherwise():
+    field = GeometryField(hidden_layers=2, width=16, num_freqs=2)
+    x = torch.randn(10, 3)
+    _, gradient = field.with_gradient(x, create_graph=True)
+    gradient.sum().backward()
+    assert field.layers[0].weight_v.grad is not None
+    with torch.no_grad():
+        _, gradient = field.with_gradient(x)
+    assert not gradient.requires_grad
+
+
+def test_latent_inputs_start_muted_and_latent_dim_zero_is_unchanged():
+    torch.manual_seed(1)
+    plain = GeometryField(hidden_layers=2, width=16, num_freqs=2, segmentation=True)
+    torch.manual_seed(1)
+    conditioned = GeometryField(hidden_layers=2, width=16, num_freqs=2, segmentation=True, latent_dim=5)
+    x = torch.randn(2, 7, 3)
+    z1, z2 = torch.randn(2, 5), torch.randn(5)
+    a, b = conditioned(x, z1), conditioned(x, z2)
+    torch.testing.assert_close(a.sdf, b.sdf)  # latent columns start at zero
+    assert a.segmentation.shape == (2, 7)
+    with torch.no_grad():  # once trained, the latent matters
+        conditioned.layers[0].weight_v[:, -5:].normal_()
+    assert not torch.allclose(conditioned(x, z1).sdf, conditioned(x, z2).sdf)
+    with pytest.raises(ValueError, match="latent_dim"):
+        plain(x, z2[:3])
+    with pytest.raises(ValueError, match="latent_dim"):
+        conditioned(x)
+
+
+def test_weight_norm_linear_equals_its_weight():
+    layer = WeightNormLinear(4, 3)
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(layer(x), x @ layer.weight.t() + layer.bias)
+    torch.testing.assert_close(layer.weight.norm(dim=1, keepdim=True), layer.weight_g)
+
+
+def test_shading_range_and_colour():
+    shading = ShadingField((8, 8), latent_dim=3)
+    n = torch.nn.functional.normalize(torch.randn(2, 5, 3), dim=-1)
+    s = shading(n, torch.randn(2, 3))
+    assert s.shape == (2, 5, 3) and (s > 0).all() and (s < 1).all()
+    albedo = torch.tensor([0.2, 0.6, 0.9])
+    torch.testing.assert_close(shade(albedo, torch.full((3,), 0.5)), albedo)
+    torch.testing.assert_close(shade(albedo, torch.full((3,), 0.75)), torch.tensor([0.3, 0.9, 1.0]))

@@ -1,0 +1,144 @@
+import math
+
+import pytest
+import torch
+
+from pegasus.avatar.points import PointCloudState, PointSchedule, fibonacci_sphere, gather_parameter_rows
+
+
+def _trained_state(schedule: PointSchedule, lr: float = 0.1):
+    """A cloud with an Adam optimizer, a MultiStepLR scheduler and one step of moments."""
+    cloud = PointCloudState(schedule)
+    other = torch.nn.Parameter(torch.randn(4))
+    optimizer = torch.optim.Adam([{"name": "points", "params": [cloud.points], "lr": lr},
+                                  {"name": "other", "params": [other], "lr": lr}])
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[2, 4], gamma=0.5)
+    # a distinct gradient per row, so every row has distinct moments
+    (cloud.points * torch.arange(cloud.num_points, dtype=torch.float32)[:, None]).sum().backward()
+    other.grad = torch.ones(4)
+    optimizer.step()
+    return cloud, optimizer, scheduler
+
+
+def test_initial_cloud_is_on_the_sphere():
+    cloud = PointCloudState(PointSchedule(init_count=400, init_sphere_radius=0.5, init_radius=0.169))
+    assert cloud.points.shape == (400, 3)
+    torch.testing.assert_close(cloud.points.norm(dim=-1), torch.full((400,), 0.5))
+    assert cloud.radius == pytest.approx(0.169)
+    assert fibonacci_sphere(10, 1.0).mean(0).abs().max() < 0.1  # spread evenly
+
+
+def test_prune_keeps_rows_and_their_adam_state():
+    cloud, optimizer, _ = _trained_state(PointSchedule(init_count=8, max_points=64))
+    old_points = cloud.points.detach().clone()
+    old_state = {k: v.clone() for k, v in optimizer.state[cloud.points].items()}
+    keep = torch.tensor([True, False, True, True, False, False, True, True])
+    assert cloud.prune(keep, optimizer) == 3
+    assert cloud.num_points == 5
+    assert optimizer.param_groups[0]["params"][0] is cloud.points
+    state = optimizer.state[cloud.points]
+    torch.testing.assert_close(cloud.points.detach(), old_points[keep])
+    torch.testing.assert_close(state["exp_avg"], old_state["exp_avg"][keep])
+    torch.testing.assert_close(state["exp_avg_sq"], old_state["exp_avg_sq"][keep])
+    assert float(state["step"]) == float(old_state["step"])
+    assert len(optimizer.state) == 2  # the old tensor's state is gone
+
+
+def test_upsample_duplicates_with_jitter_and_state():
+    schedule = PointSchedule(init_count=8, max_points=64, init_radius=0.2, seed=3)
+    cloud, optimizer, _ = _trained_state(schedule)
+    old_points = cloud.points.detach().clone()
+    old_avg = optimizer.state[cloud.points]["exp_avg"].clone()
+    assert cloud.upsample(epoch=4, optimizer=optimizer) == 8
+    assert cloud.num_points == 16
+    new = cloud.points.detach()
+    torch.testing.assert_close(new[:8], old_points)
+    jitter = new[8:] - old_points
+    assert jitter.abs().max() <= 0.1 + 1e-6 and jitter.abs().max() > 0.01  # uniform in ±r/2
+    torch.testing.assert_close(optimizer.state[cloud.points]["exp_avg"], torch.cat([old_avg, old_avg]))
+    # deterministic for (seed, epoch), different for another epoch
+    again, _, _ = _trained_state(schedule)
+    again.upsample(epoch=4)
+    torch.testing.assert_close(again.points.detach(), new)
+    other, _, _ = _trained_state(schedule)
+    other.upsample(epoch=5)
+    assert not torch.allclose(other.points.detach(), new)
+
+
+def test_upsample_fills_up_to_the_cap():
+    cloud, optimizer, _ = _trained_state(PointSchedule(init_count=10, max_points=15, seed=1))
+    old = cloud.points.detach().clone()
+    old_avg = optimizer.state[cloud.points]["exp_avg"].clone()
+    assert cloud.upsample(epoch=0, optimizer=optimizer) == 5
+    assert cloud.num_points == 15
+    torch.testing.assert_close(cloud.points.detach()[:10], old)
+    # each duplicate carries the moments of a distinct parent (rows have distinct moments)
+    avg = optimizer.state[cloud.points]["exp_avg"]
+    parents = [int((old_avg == avg[10 + i]).all(1).nonzero()[0]) for i in range(5)]
+    assert len(set(parents)) == 5
+    assert (cloud.points.detach()[10:] - old[parents]).abs().max() <= cloud.radius / 2
+    assert cloud.upsample(epoch=1, optimizer=optimizer) == 0  # at the cap
+
+
+def test_end_epoch_schedule_radius_and_scheduler_survive():
+    schedule = PointSchedule(init_count=16, init_radius=0.1, radius_factor=0.5, min_radius=0.03,
+                             prune_min_radius=0.04, prune_from_epoch=1, upsample_freq=2, max_points=100)
+    cloud, optimizer, scheduler = _trained_state(schedule, lr=1.0)
+    visible = torch.ones(16, dtype=torch.bool)
+    visible[:4] = False
+    history = []
+    for epoch in range(6):
+        if epoch > 0:
+            visible = torch.ones(cloud.num_points, dtype=torch.bool)
+            visible[0] = False
+        changed = cloud.end_epoch(epoch, visible, optimizer)
+        scheduler.step()
+        history.append((cloud.num_points, round(cloud.radius, 4), changed, optimizer.param_groups[0]["lr"]))
+        assert scheduler.optimizer is optimizer
+        assert optimizer.param_groups[0]["params"][0] is cloud.points
+    # epoch 0: no prune (first epoch), no upsample; 1: prune 1 → 15, upsample → 30, r 0.05;
+    # 2: prune 1 → 29; 3: prune 1 → 28, upsample → 56, r 0.03 (floored from 0.025);
+    # 4: radius 0.03 < prune_min_radius: no more pruning; 5: upsample to the cap 100, r stays at the floor
+    assert history == [
+        (16, 0.1, False, 1.0),
+        (30, 0.05, True, 0.5),
+        (29, 0.05, True, 0.5),
+        (56, 0.03, True, 0.25),
+        (56, 0.03, False, 0.25),
+        (100, 0.03, True, 0.25),
+    ]
+    # the optimizer still steps the new tensor with the scheduled lr
+    cloud.points.grad = torch.ones_like(cloud.points)
+    before = cloud.points.detach().clone()
+    optimizer.step()
+    assert not torch.equal(before, cloud.points.detach())
+
+
+def test_end_epoch_skips_pruning_everything(caplog):
+    cloud = PointCloudState(PointSchedule(init_count=8, upsample_freq=100))
+    assert not cloud.end_epoch(3, torch.zeros(8, dtype=torch.bool))
+    assert cloud.num_points == 8 and "no point was visible" in caplog.text
+
+
+def test_state_dict_round_trip_across_a_size_change():
+    big = PointCloudState(PointSchedule(init_count=8, max_points=64))
+    big.upsample(0)
+    big.radius = 0.05
+    small = PointCloudState(PointSchedule(init_count=8))
+    small.load_state_dict(big.state_dict())
+    assert small.num_points == 16 and small.radius == pytest.approx(0.05)
+    torch.testing.assert_close(small.points, big.points)
+    assert isinstance(small.points, torch.nn.Parameter)
+
+
+def test_gather_rows_refuses_a_foreign_optimizer():
+    param = torch.nn.Parameter(torch.zeros(3, 3))
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))])
+    with pytest.raises(ValueError, match="does not hold this parameter"):
+        gather_parameter_rows(param, torch.arange(2), optimizer)
+
+
+def test_schedule_validation():
+    with pytest.raises(ValueError, match="init_count"):
+        PointSchedule(init_count=10, max_points=5)
+    assert math.isclose(PointSchedule().init_radius, 0.169)
