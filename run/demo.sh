@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The main job on the embedded default data (no downloads): for now, generate the stand-in
-# head model and render its picture. Extra arguments are config overrides (section.key=value).
+# The main job on the embedded default (no downloads, no registration):
+#   1. the stand-in head model and its picture,
+#   2. the synthetic multi-person database (skipped where already complete),
+#   3. a single-person avatar of the database's target, trained on its training video,
+#   4. test renders, metrics and .ply exports on its held-out test video.
+# Extra arguments are config overrides (section.key=value) passed to every step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PEGASUS="${PEGASUS:-.venv/bin/pegasus}"
-"$PEGASUS" picture --conf confs/embedded.conf "$@"
+VENV="${VENV:-.venv}"
+"$VENV/bin/pegasus" picture --conf confs/embedded.conf "$@"
+bash run/train.sh confs/embedded.conf "$@"      # generates the database first
+bash run/test.sh confs/embedded.conf "$@"

@@ -97,3 +97,16 @@ def test_saved_config_round_trips_and_is_frozen(tmp_path):
         cfg.experiment = None
     assert cfg.with_overrides(["experiment.seed=3"]).experiment.seed == 3
     assert cfg.experiment.seed == 0
+
+
+def test_overrides_apply_before_substitutions_resolve():
+    cfg = load_config(CONFS / "embedded.conf", ["synth_db.root=/elsewhere/db"])
+    assert cfg.dataset.root == "/elsewhere/db"
+    assert cfg.test.driving_flame_params.startswith("/elsewhere/db/")
+
+
+def test_unresolvable_substitution_is_a_config_error(tmp_path):
+    bad = tmp_path / "subst.conf"
+    bad.write_text(f'include "{CONFS / "base.conf"}"\nexperiment.name = ${{nowhere.key}}\n')
+    with pytest.raises(ConfigError, match="subst.conf"):
+        load_config(bad)

@@ -30,7 +30,8 @@ def test_layout_and_every_field(tiny_db, tiny_settings, head_model):
         for video, count in ((tiny_settings.train_video, 5), (tiny_settings.test_video, 4)):
             folder = video_dir(root, person.name, video)
             for sub in ("image", "mask", "semantic"):
-                assert sorted(p.name for p in (folder / sub).iterdir()) == sorted(f"{k}.png" for k in range(1, count + 1))
+                names = sorted(p.name for p in (folder / sub).iterdir())
+                assert names == sorted(f"{k}.png" for k in range(1, count + 1))
             raw = json.loads((folder / "flame_params.json").read_text())
             assert raw["intrinsics"][0] < 0 < raw["intrinsics"][1]
             assert raw["intrinsics"][2:] == [0.5, 0.5]
@@ -216,3 +217,50 @@ def test_same_seed_gives_identical_files_and_complete_work_is_skipped(tiny_db, t
     assert image.stat().st_mtime_ns == stamp
     manifest = json.loads((report.root / GROUND_TRUTH_DIR / "manifest.json").read_text())
     assert "db_02" in {e["db_person"] for e in manifest["entries"]}
+
+
+def _recorded_videos(root: Path, person: str) -> set[str]:
+    path = subject_dir(root, person) / "synth_db.json"
+    return set(json.loads(path.read_text())["hashes"]) if path.exists() else set()
+
+
+def test_interrupted_build_leaves_no_half_video_and_resumes(tiny_config_factory, tmp_path, monkeypatch):
+    from pegasus.cli.main import main
+    from pegasus.synthdb import build
+
+    small = ["synth_db.n_db=1", "synth_db.train_frames=3", "synth_db.test_frames=2", "synth_db.gt_categories=[hair]",
+             "synth_db.previews=false"]
+    root = tmp_path / "db"
+    run_video = build._run_video
+    calls = []
+
+    def failing_second_video(job):
+        calls.append(job)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("interrupted")
+        return run_video(job)
+
+    monkeypatch.setattr(build, "_run_video", failing_second_video)
+    with pytest.raises(KeyboardInterrupt):
+        build_database(tiny_config_factory(root, *small))
+    first, second = calls
+    assert _recorded_videos(root, first.person.name) == {first.video}
+    assert not video_dir(root, second.person.name, second.video).exists()
+    assert second.video not in _recorded_videos(root, second.person.name)
+
+    monkeypatch.setattr(build, "_run_video", run_video)
+    conf = tmp_path / "tiny.conf"
+    conf.write_text(tiny_config_factory(root, *small).to_hocon())
+    assert main(["synth-db", "--conf", str(conf)]) == 0
+    assert (video_dir(root, second.person.name, second.video) / "flame_params.json").is_file()
+    assert json.loads((root / GROUND_TRUTH_DIR / "manifest.json").read_text())["entries"]
+
+
+def test_a_head_model_without_regions_is_refused(tiny_db, tiny_config_factory, standin_path, tmp_path):
+    from pegasus.config import ConfigError
+
+    flame_like = tmp_path / "flame_like.npz"
+    with np.load(standin_path) as arrays:
+        np.savez(flame_like, **{k: arrays[k] for k in arrays.files if k not in ("vertex_region", "region_names")})
+    with pytest.raises(ConfigError, match="head_model.path: .*flame_like.npz has no \\['vertex_region'"):
+        build_database(tiny_config_factory(tmp_path / "db", f"head_model.path={flame_like}"))

@@ -107,4 +107,5 @@ def test_front_render_puts_parts_where_they_belong(renderer, target):
 
 
 def test_label_palette_has_a_colour_per_label():
-    assert LABEL_COLOURS.shape == (NUM_SEMANTIC_LABELS, 3) and len({tuple(c) for c in LABEL_COLOURS}) == NUM_SEMANTIC_LABELS
+    assert LABEL_COLOURS.shape == (NUM_SEMANTIC_LABELS, 3)
+    assert len({tuple(c) for c in LABEL_COLOURS}) == NUM_SEMANTIC_LABELS

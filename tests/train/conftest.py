@@ -15,8 +15,8 @@ TINY_DB = ["synth_db.n_db=1", "synth_db.image_size=32", "synth_db.train_frames=6
 TINY_MODEL = ["dataset.resolution=32", "model.points.init_count=200", "model.points.max_points=800",
               "model.points.upsample_freq=1", "model.geometry.hidden_layers=2", "model.geometry.width=32",
               "model.deformer.hidden_layers=2", "model.deformer.width=32", "model.shading.hidden=[16]",
-              "model.lr.points=3e-3", "model.lr.geometry=3e-3", "model.lr.deformer=3e-3",
-              "model.lr.shading=3e-3", "train.epochs=2", "train.max_batch=2", "train.lr_milestones=[1]", "train.log_every_iters=1",
+              "model.lr.points=1e-2", "model.lr.geometry=1e-2", "model.lr.deformer=3e-3",
+              "model.lr.shading=1e-2", "train.epochs=2", "train.max_batch=2", "train.lr_milestones=[1]", "train.log_every_iters=1",
               "train.image_every_iters=2", "test.yaw_frames=3", "test.sets=[test, yaw]", "test.fps=5"]
 
 

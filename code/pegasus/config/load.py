@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from pyhocon import ConfigFactory, ConfigTree, HOCONConverter
+from pyhocon.config_parser import ConfigParser
 from pyhocon.exceptions import ConfigException
 
 from ..utils import atomic_path
@@ -110,8 +111,13 @@ def parse_overrides(overrides: Iterable[str]) -> list[tuple[str, Any]]:
 
 
 def _apply_overrides(tree: ConfigTree, overrides: Iterable[str]) -> ConfigTree:
+    """Merges overrides into an *unresolved* tree, then resolves substitutions, so that
+    ``synth_db.root=/x`` also moves every key defined as ``${synth_db.root}...``."""
     for key, value in parse_overrides(overrides):
-        tree.put(key, value, append=False)
+        override = ConfigFactory.from_dict({})
+        override.put(key, value)
+        tree = ConfigTree.merge_configs(tree, override)
+    ConfigParser.resolve_substitutions(tree)
     return tree
 
 
@@ -126,10 +132,13 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Confi
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        tree = ConfigFactory.parse_file(str(path), resolve=True)
+        tree = ConfigFactory.parse_file(str(path), resolve=False)
     except Exception as err:  # pyhocon/pyparsing raise assorted exception types
         raise ConfigError(f"{path}: cannot parse HOCON: {err}") from err
-    tree = _apply_overrides(tree, overrides)
+    try:
+        tree = _apply_overrides(tree, overrides)
+    except ConfigException as err:  # e.g. a substitution that names no key
+        raise ConfigError(f"{path}: {err}") from err
     return _validated(tree, str(path))
 
 

@@ -153,7 +153,7 @@ HAT_STYLES: dict[str, HatStyle] = {
     "cap": HatStyle((0.36, 0.34, 0.28, 0.2, 0.1, 0.05, 0.05), thickness=0.02, crown_lift=0.0, cuff=0.0,
                     brim_width=(0.3, 0.27, 0.12, 0.0, 0.0, 0.0, 0.0), brim_droop=0.06),
     "wide_brim": HatStyle((0.42, 0.4, 0.35, 0.3, 0.3, 0.3, 0.3), thickness=0.03, crown_lift=0.12, cuff=0.012,
-                       brim_width=(0.2,) * len(AZIMUTH_KNOTS_DEG), brim_droop=0.03),
+                          brim_width=(0.2,) * len(AZIMUTH_KNOTS_DEG), brim_droop=0.03),
     "bucket": HatStyle((0.34, 0.32, 0.26, 0.14, 0.06, 0.02, 0.0), thickness=0.03, crown_lift=0.06, cuff=0.0,
                        brim_width=(0.12,) * len(AZIMUTH_KNOTS_DEG), brim_droop=0.08),
 }
@@ -189,8 +189,8 @@ _GLASSES_CLEARANCE = 0.035  # rims float this far in front of the lids and brows
 _TEMPLE_CLEARANCE = 0.015  # temples pass this far outside the head
 _TEMPLE_POINTS = 10
 _COLLAR_Y = -0.6  # shirt collar height (below the jaw, above the neck cut)
+# Rows of the shirt: (height relative to the collar, extra half-width, depth factor).
 _SHIRT_SHAPE = ((0.0, 0.0, 1.0), (-0.06, 0.12, 1.15), (-0.16, 0.42, 1.35), (-0.3, 0.55, 1.45), (-0.9, 0.6, 1.5))
-# (drop below the collar, extra half-width, depth factor) rows of the shirt
 
 
 @dataclass
@@ -448,8 +448,9 @@ def brow_decal(shape: BrowShape, vertices: np.ndarray, faces: np.ndarray, skin_f
         step = landmarks[-1, :2] - landmarks[-2, :2]
         centre[beyond] = landmarks[-1, :2] + (s[beyond, None] - 1.0) * step * (len(landmarks) - 1)
         centre[:, 1] += shape.lift + shape.arch * np.sin(np.pi * s / shape.length)
-        across = np.array([-1.0, 0.0, 1.0])[:, None, None] * np.array([0.0, 0.5 * shape.thickness]) * profile[None, :, None]
-        grid = (centre[None] + across).reshape(-1, 2)  # rows: lower edge, middle, upper edge
+        half_height = np.array([0.0, 0.5 * shape.thickness]) * profile[:, None]  # (S, 2)
+        grid = (centre[None] + np.array([-1.0, 0.0, 1.0])[:, None, None] * half_height[None]).reshape(-1, 2)
+        # grid rows: lower edge, middle, upper edge
         grid_faces = _grid_faces(3, _BROW_SAMPLES)
         edge1, edge2 = grid[grid_faces[:, 1]] - grid[grid_faces[:, 0]], grid[grid_faces[:, 2]] - grid[grid_faces[:, 0]]
         if (edge1[:, 0] * edge2[:, 1] - edge1[:, 1] * edge2[:, 0]).sum() < 0:

@@ -23,7 +23,7 @@ from ..render.mesh import interpolate_face_corner_attributes, rasterize_mesh
 
 __all__ = [
     "SKIN_TONES", "HAIR_COLOURS", "IRIS_COLOURS", "IRIS_SIZES_DEG", "LIP_COLOURS", "HAT_COLOURS",
-    "FRAME_COLOURS", "SHIRT_COLOURS", "ATLAS_SLOTS", "HeadAtlas", "paint_texture", "atlas_uvs",
+    "FRAME_COLOURS", "SHIRT_COLOURS", "ATLAS_SLOTS", "HeadAtlas", "paint_skin", "paint_texture", "atlas_uvs",
     "face_majority",
 ]
 
@@ -64,6 +64,7 @@ _SCLERA = (0.95, 0.93, 0.89)
 _PUPIL = (0.03, 0.03, 0.03)
 _MOUTH = (0.40, 0.12, 0.14)
 _LENS = (0.06, 0.06, 0.08)
+_LIP_EDGE = 1.5 / 512  # width of the lips' soft edge, in atlas sides
 
 
 #: Accessory slots of the atlas: name → (u0, v0, du, dv) in atlas UV ([0, 1]², v = 0 at top).
@@ -162,8 +163,9 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-def _paint_skin(person_skin: str, seed: int, atlas: HeadAtlas) -> np.ndarray:
-    """(N, N, 3) skin colour with smooth blotches, rosy cheeks, ears and nose tip (0 off the mesh)."""
+def paint_skin(skin: str, seed: int, atlas: HeadAtlas) -> np.ndarray:
+    """(N, N, 3) float64 skin layer of an identity: its tone with smooth blotches, rosy cheeks,
+    ears and nose tip (0 off the mesh). The parts are painted over it by :func:`paint_texture`."""
     colour = np.zeros(atlas.position.shape)
     covered = atlas.region >= 0
     p = atlas.position[covered]
@@ -173,7 +175,7 @@ def _paint_skin(person_skin: str, seed: int, atlas: HeadAtlas) -> np.ndarray:
     ears = np.isin(region, [atlas.region_names.index(n) for n in ("left_ear", "right_ear")])
     nose_tip = (region == atlas.region_names.index("nose")) & (p[:, 2] > 0.45)
     rosy = rosy + 0.6 * ears + 0.5 * nose_tip
-    colour[covered] = np.array(SKIN_TONES[person_skin]) * blotches[:, None] + (0.05 * rosy)[:, None] * np.array(
+    colour[covered] = np.array(SKIN_TONES[skin]) * blotches[:, None] + (0.05 * rosy)[:, None] * np.array(
         [1.0, -0.4, -0.5])
     return colour
 
@@ -196,20 +198,21 @@ def _paint_eyes(colour: np.ndarray, iris_colour: tuple, iris_deg: float, seed: i
         colour[mask] = np.array(_SCLERA) * (1 - inside) + iris * inside
 
 
-def paint_texture(skin: str, skin_seed: int, parts: dict, size: int, atlas: HeadAtlas) -> np.ndarray:
+def paint_texture(skin: str, skin_layer: np.ndarray, parts: dict, atlas: HeadAtlas) -> np.ndarray:
     """Paints a person's (N, 2N, 3) float32 atlas.
 
     Args:
-        skin, skin_seed: the identity's skin tone name and blotch seed.
+        skin: the identity's skin tone name (eyebrow strokes blend into it).
+        skin_layer: (N, N, 3) the identity's :func:`paint_skin` layer.
         parts: {category: (style, colour)} variant names of eyebrows, eyes, mouth, hair, hat
             and eyeglasses, and ``shirt`` → (None, colour).
-        size: N, the head half's side (must equal ``atlas.size``).
     """
-    if size != atlas.size:
-        raise ValueError(f"paint_texture: texture size {size} differs from the head atlas's {atlas.size}")
-    head = _paint_skin(skin, skin_seed, atlas)
-    lips = atlas.region_mask("upper_lip", "lower_lip")
-    head[lips] = 0.8 * np.array(LIP_COLOURS[parts["mouth"][1]]) + 0.2 * head[lips]
+    size = atlas.size
+    head = skin_layer.copy()
+    # lip colour with a soft edge (the lip faces' border zig-zags along the mesh triangles)
+    lips = ndimage.gaussian_filter(atlas.region_mask("upper_lip", "lower_lip").astype(float), _LIP_EDGE * size)
+    lips = (0.8 * lips * (atlas.region >= 0))[..., None]
+    head = head * (1 - lips) + lips * np.array(LIP_COLOURS[parts["mouth"][1]])
     interior = atlas.region_mask("mouth_interior")
     depth = np.clip((atlas.position[..., 2][interior] - 0.2) / 0.15, 0.0, 1.0)
     head[interior] = np.array(_MOUTH) * (0.45 + 0.55 * depth)[:, None]
@@ -224,7 +227,8 @@ def paint_texture(skin: str, skin_seed: int, parts: dict, size: int, atlas: Head
         rows = slice(int(round(v0 * size)), int(round((v0 + dv) * size)))
         cols = slice(int(round(u0 * 2 * size)), int(round((u0 + du) * 2 * size)))
         height, width = rows.stop - rows.start, cols.stop - cols.start
-        atlas_colour[rows, cols] = np.clip(paint((np.arange(width) + 0.5) / width, ((np.arange(height) + 0.5) / height)[:, None]), 0, 1)
+        u, v = (np.arange(width) + 0.5) / width, ((np.arange(height) + 0.5) / height)[:, None]
+        atlas_colour[rows, cols] = np.clip(paint(u, v), 0.0, 1.0)
     return atlas_colour.astype(np.float32)
 
 
@@ -238,7 +242,8 @@ def _slot_painters(parts: dict, skin: np.ndarray) -> dict:
 
         def hair(u, v):
             strands = 0.78 + 0.16 * _periodic_noise(u, seed, (30, 160)) + 0.06 * _periodic_noise(u, seed + 1, (3, 9))
-            return np.array(HAIR_COLOURS[hair_colour]) * (strands[None, :] * (0.92 + 0.08 * np.cos(np.pi * v)))[..., None]
+            shade = strands[None, :] * (0.92 + 0.08 * np.cos(np.pi * v))
+            return np.array(HAIR_COLOURS[hair_colour]) * shade[..., None]
 
         painters["hair"] = hair
     hat_style, hat_colour = parts["hat"]

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..config import Config, save_config
+from ..config import Config, ConfigError, save_config
 from ..data.images import to_uint8
 from ..data.imavatar import (FLAME_PARAMS_FILE, FlameFrame, FlameParams, numbered_frame_names, read_video, subject_dir,
                              video_dir, write_video)
@@ -62,6 +62,7 @@ PREVIEW_DIR = "previews"
 _CARD_YAWS_DEG = (0.0, 40.0)
 _CARD_LIGHT = np.array([0.35, -0.45, -1.0])
 _SHEET_COLUMNS = 2
+_STANDIN_EXTRAS = ("vertex_region", "region_names", "shape_names", "expr_names")
 
 
 def ground_truth_name(category: str, db_person: str) -> str:
@@ -132,8 +133,8 @@ def _render_batches(scene, motion, intrinsics: np.ndarray, world_mats: np.ndarra
     for start in range(0, len(indices), state.settings.batch_size):
         batch = np.asarray(indices[start:start + state.settings.batch_size])
         begin = time.perf_counter()
-        cameras = cameras_from_imavatar(torch.from_numpy(intrinsics).float(), torch.from_numpy(world_mats[batch]).float(),
-                                        (size, size))
+        cameras = cameras_from_imavatar(torch.from_numpy(intrinsics).float(),
+                                        torch.from_numpy(world_mats[batch]).float(), (size, size))
         frames = state.renderer.render(scene, motion.expression[batch], motion.pose[batch], cameras,
                                        motion.light_direction, categories)
         result.add("render", time.perf_counter() - begin)
@@ -332,9 +333,13 @@ class _Runner:
                  timing.seconds)
         return timing
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Stops the workers (at once when ``abort``) and restores this process's threads."""
         if self.pool is not None:
-            self.pool.close()
+            if abort:
+                self.pool.terminate()
+            else:
+                self.pool.close()
             self.pool.join()
         torch.set_num_threads(self.threads)
 
@@ -344,14 +349,22 @@ def _run_indexed(item):
     return index, _run_job(job)
 
 
-def build_database(cfg: Config) -> BuildReport:
-    """Generates (or completes) the synthetic database of ``cfg.synth_db``; see the module doc."""
-    settings = SynthDbSettings.from_config(cfg)
-    root = Path(settings.root)
-    root.mkdir(parents=True, exist_ok=True)
-    model_path = resolve_head_model_path(cfg)  # generates the stand-in once, before the workers start
-    model = head_model_from_config(cfg)
-    people = sample_population(settings, model.extras["shape_names"])
+@dataclass
+class _Plan:
+    """What a build has to do: the hashes of every video and ground-truth entry, the records
+    found on disk, and the jobs for what is missing or outdated."""
+
+    video_hashes: dict[tuple[str, str], str]
+    video_records: dict[str, dict[str, str]]
+    video_jobs: list[_VideoJob]
+    entries: dict[tuple[str, str], tuple[Person, Person, str]]  # (person, entry) → (person, db person, category)
+    entry_hashes: dict[tuple[str, str], str]
+    entry_records: dict[str, dict[str, str]]
+    gt_jobs: list[_GroundTruthJob]
+
+
+def _plan(cfg: Config, settings: SynthDbSettings, people: Sequence[Person], model_path: Path) -> _Plan:
+    root, gt_root = Path(settings.root), Path(settings.root) / GROUND_TRUTH_DIR
     source = {"head_model": _file_digest(model_path), "head_model_settings": cfg.head_model.to_dict(),
               "standin": cfg.standin.to_dict()}
     video_base = {**settings.video_fingerprint(), **source}
@@ -359,59 +372,83 @@ def build_database(cfg: Config) -> BuildReport:
     videos = (settings.train_video, settings.test_video)
 
     video_hashes = {(p.name, v): _digest([video_base, p.to_json(), v]) for p in people for v in videos}
-    records = {p.name: _read_record(subject_dir(root, p.name) / RECORD_FILE) for p in people}
+    video_records = {p.name: _read_record(subject_dir(root, p.name) / RECORD_FILE) for p in people}
     video_jobs = [_VideoJob(p, v) for v in videos for p in people
-                  if records[p.name].get(v) != video_hashes[p.name, v]
+                  if video_records[p.name].get(v) != video_hashes[p.name, v]
                   or not (video_dir(root, p.name, v) / FLAME_PARAMS_FILE).is_file()]
+    video_jobs.sort(key=lambda job: -settings.frame_count(job.video))  # long jobs first
 
     gt_people = [p for p in people if p.role != "db"]
     donors = [p for p in people if p.role == "db"]
-    expected = {(p.name, ground_truth_name(c, d.name)): (p, d, c) for p in gt_people for d in donors
-                for c in settings.gt_categories if d.has_part(c)}
-    gt_hashes = {key: _digest([gt_base, video_hashes[p.name, settings.test_video], p.to_json(), c,
-                               d.part(c).describe()]) for key, (p, d, c) in expected.items()}
-    gt_root = root / GROUND_TRUTH_DIR
-    gt_records = {p.name: _read_record(subject_dir(gt_root, p.name) / RECORD_FILE) for p in gt_people}
-    stale = {key for key in expected if gt_records[key[0]].get(key[1]) != gt_hashes[key]
-             or not (video_dir(gt_root, *key) / FLAME_PARAMS_FILE).is_file()}
-    gt_jobs = [_GroundTruthJob(p, d, tuple(c for c in settings.gt_categories if (p.name, ground_truth_name(c, d.name))
-                                           in stale)) for p in gt_people for d in donors]
-    gt_jobs = [job for job in gt_jobs if job.categories]
+    entries = {(p.name, ground_truth_name(c, d.name)): (p, d, c) for p in gt_people for d in donors
+               for c in settings.gt_categories if d.has_part(c)}
+    entry_hashes = {key: _digest([gt_base, video_hashes[p.name, settings.test_video], p.to_json(), c,
+                                  d.part(c).describe()]) for key, (p, d, c) in entries.items()}
+    entry_records = {p.name: _read_record(subject_dir(gt_root, p.name) / RECORD_FILE) for p in gt_people}
+    outdated = {key for key in entries if entry_records[key[0]].get(key[1]) != entry_hashes[key]
+                or not (video_dir(gt_root, *key) / FLAME_PARAMS_FILE).is_file()}
+    gt_jobs = []
+    for person in gt_people:
+        for donor in donors:
+            categories = tuple(c for c in settings.gt_categories
+                               if (person.name, ground_truth_name(c, donor.name)) in outdated)
+            if categories:
+                gt_jobs.append(_GroundTruthJob(person, donor, categories))
+    gt_jobs.sort(key=lambda job: -len(job.categories))
+    return _Plan(video_hashes, video_records, video_jobs, entries, entry_hashes, entry_records, gt_jobs)
 
+
+def build_database(cfg: Config) -> BuildReport:
+    """Generates (or completes) the synthetic database of ``cfg.synth_db``; see the module doc."""
+    settings = SynthDbSettings.from_config(cfg)
+    root, gt_root = Path(settings.root), Path(settings.root) / GROUND_TRUTH_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    model_path = resolve_head_model_path(cfg)  # generates the stand-in once, before the workers start
+    model = head_model_from_config(cfg)
+    missing = [key for key in _STANDIN_EXTRAS if key not in model.extras] + (["vt"] if model.vt is None else [])
+    if missing:
+        raise ConfigError(f"head_model.path: {model_path} has no {missing}; the synthetic database is built on the "
+                          "stand-in head (set head_model.path = null)")
+    people = sample_population(settings, model.extras["shape_names"])
+    plan = _plan(cfg, settings, people, model_path)
+
+    def video_done(job: _VideoJob, _) -> None:
+        record = plan.video_records[job.person.name]
+        record[job.video] = plan.video_hashes[job.person.name, job.video]
+        _write_json(subject_dir(root, job.person.name) / RECORD_FILE,
+                    {"person": job.person.to_json(), "hashes": record})
+
+    def entries_done(job: _GroundTruthJob, _) -> None:
+        name = job.person.name
+        record = plan.entry_records[name]
+        record.update({entry: plan.entry_hashes[name, entry]
+                       for entry in (ground_truth_name(c, job.donor.name) for c in job.categories)})
+        record = {entry: value for entry, value in record.items() if (name, entry) in plan.entries}
+        plan.entry_records[name] = record
+        _write_json(subject_dir(gt_root, name) / RECORD_FILE, {"person": job.person.to_json(), "hashes": record})
+
+    cards: dict[str, np.ndarray] = {}
     runner = _Runner(cfg, settings)
     try:
-        def video_done(job: _VideoJob, _):
-            records[job.person.name][job.video] = video_hashes[job.person.name, job.video]
-            _write_json(subject_dir(root, job.person.name) / RECORD_FILE,
-                        {"person": job.person.to_json(), "hashes": records[job.person.name]})
-
-        def gt_done(job: _GroundTruthJob, _):
-            names = [ground_truth_name(c, job.donor.name) for c in job.categories]
-            record = gt_records[job.person.name]
-            record.update({name: gt_hashes[job.person.name, name] for name in names})
-            record = {name: value for name, value in record.items() if (job.person.name, name) in expected}
-            gt_records[job.person.name] = record
-            _write_json(subject_dir(gt_root, job.person.name) / RECORD_FILE,
-                        {"person": job.person.to_json(), "hashes": record})
-
-        cards: dict[str, np.ndarray] = {}
         stages = [
-            runner.run("videos", sorted(video_jobs, key=lambda j: -settings.frame_count(j.video)), video_done,
-                       2 * len(people) - len(video_jobs)),
-            runner.run("ground truth", gt_jobs, gt_done, len(expected) - len(stale)),
+            runner.run("videos", plan.video_jobs, video_done, 2 * len(people) - len(plan.video_jobs)),
+            runner.run("ground truth", plan.gt_jobs, entries_done,
+                       len(plan.entries) - sum(len(job.categories) for job in plan.gt_jobs)),
             runner.run("contact sheet", [_CardJob(p) for p in people],
                        lambda job, result: cards.__setitem__(job.person.name, result.card), 0),
         ]
-    finally:
-        runner.close()
+    except BaseException:
+        runner.close(abort=True)
+        raise
+    runner.close()
 
-    _remove_unexpected_entries(gt_root, gt_people, {key[1] for key in expected})
+    _remove_unexpected_entries(gt_root, [p for p in people if p.role != "db"], {key[1] for key in plan.entries})
     sheet = write_png(root / CONTACT_SHEET_FILE, contact_sheet([cards[p.name] for p in people], _SHEET_COLUMNS))
-    manifest = root / GROUND_TRUTH_DIR / MANIFEST_FILE
-    _write_json(manifest, _manifest(settings, expected))
+    manifest = gt_root / MANIFEST_FILE
+    _write_json(manifest, _manifest(settings, plan.entries))
     _write_json(root / PEOPLE_FILE, _people_summary(settings, people))
     save_config(cfg, root / "synth_db.conf")
-    return BuildReport(root, stages, people, manifest, sheet)
+    return BuildReport(root, stages, tuple(people), manifest, sheet)
 
 
 def _remove_unexpected_entries(gt_root: Path, gt_people: Sequence[Person], expected_names: set[str]) -> None:
@@ -427,7 +464,7 @@ def _remove_unexpected_entries(gt_root: Path, gt_people: Sequence[Person], expec
 
 
 def _manifest(settings: SynthDbSettings, expected: dict) -> dict:
-    """The ground-truth manifest (paths relative to the database root)."""
+    """The ground-truth manifest (paths relative to the database root), sorted by person and name."""
     entries, frames_of = [], {}
     for (person_name, name), (person, donor, category_name) in sorted(expected.items()):
         if person_name not in frames_of:

@@ -246,7 +246,9 @@ def _db_parts(seed: int, index: int, target: Person, fraction: float) -> tuple[t
     for position, category in enumerate(_PART_CATEGORIES):
         options = CATALOGUE[category]
         own = target.part(category)
-        colour = _cycle(_others(options.colours, own.colour), seed, f"{category}/colour", index) if options.colours else None
+        colour = None
+        if options.colours:
+            colour = _cycle(_others(options.colours, own.colour), seed, f"{category}/colour", index)
         if options.worn:
             offset = float(_rng(seed, "wears", category).random())
             wears = (offset + index * 0.6180339887) % 1.0 < fraction

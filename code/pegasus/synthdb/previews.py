@@ -7,7 +7,6 @@ import cv2
 import numpy as np
 
 from ..data.images import to_uint8
-from ..data.parts import NUM_SEMANTIC_LABELS
 from ..eval.media import image_grid, put_label
 from .people import Person
 

@@ -28,7 +28,7 @@ from ..headmodel.lbs import POSE_SLOTS, skin_points
 from ..render.mesh import render_mesh
 from .accessories import (BROW_SHAPES, GLASSES_STYLES, HAIR_STYLES, HAT_STYLES, AccessoryMesh, HeadFit, SurfaceDecal,
                           brow_decal, glasses_mesh, hair_mesh, hat_mesh, shirt_mesh)
-from .appearance import HeadAtlas, atlas_uvs, face_majority, paint_texture
+from .appearance import HeadAtlas, atlas_uvs, face_majority, paint_skin, paint_texture
 from .motion import VideoMotion
 from .people import Person
 from .settings import SynthDbSettings
@@ -43,6 +43,7 @@ REGION_LABELS: dict[str, str] = {
     "left_brow_area": "skin", "right_brow_area": "skin",
 }
 _JOINTS = tuple(POSE_SLOTS)
+_CACHE_SIZE = 4  # identities whose skull fit and skin layer a renderer keeps (ground truth reuses them)
 
 
 @dataclass
@@ -112,7 +113,8 @@ def video_cameras(settings: SynthDbSettings, motion: VideoMotion) -> tuple[np.nd
 def orbit_camera(settings: SynthDbSettings, yaw_deg: float, image_size: int) -> PinholeCameras:
     """A camera of the database's framing, turned ``yaw_deg`` around the head (contact sheet)."""
     yaw = math.radians(yaw_deg)
-    rotation = torch.tensor([[math.cos(yaw), 0.0, math.sin(yaw)], [0.0, 1.0, 0.0], [-math.sin(yaw), 0.0, math.cos(yaw)]])
+    cos, sin = math.cos(yaw), math.sin(yaw)
+    rotation = torch.tensor([[cos, 0.0, sin], [0.0, 1.0, 0.0], [-sin, 0.0, cos]])
     translation = torch.tensor([[0.0], [-settings.camera_height], [-settings.camera_distance]])
     world_mat = torch.cat([rotation, translation], 1)[None]
     intrinsics = torch.tensor([-settings.focal, settings.focal, 0.5, 0.5])
@@ -125,6 +127,13 @@ def place_decal(decal: SurfaceDecal, head_vertices: torch.Tensor, head_faces: to
     points = (corners * torch.from_numpy(decal.barycentric).to(corners)[None, :, :, None]).sum(2)
     normals = torch.linalg.cross(corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0])
     return points + decal.lift * torch.nn.functional.normalize(normals, dim=-1)
+
+
+def _remember(cache: dict, key, value) -> None:
+    """Stores a value, dropping the oldest entries beyond _CACHE_SIZE."""
+    cache[key] = value
+    while len(cache) > _CACHE_SIZE:
+        cache.pop(next(iter(cache)))
 
 
 class SceneRenderer:
@@ -155,6 +164,8 @@ class SceneRenderer:
         landmarks = model().landmarks[0].numpy()
         self._template_brows = np.stack([landmarks[22:27], landmarks[21:16:-1]])  # [left, right], inner → outer
         self._brow_decals: dict[str, SurfaceDecal] = {}
+        self._fits: dict[bytes, HeadFit] = {}
+        self._skins: dict[tuple[str, int], np.ndarray] = {}
 
     def shape_vector(self, person: Person) -> torch.Tensor:
         """(n_shape,) identity coefficients of a person in the model's component order."""
@@ -168,9 +179,20 @@ class SceneRenderer:
     @torch.no_grad()
     def head_fit(self, person: Person) -> HeadFit:
         """Measurements of the person's rest head (identity applied, neutral, zero pose)."""
-        rest = self.model(self.shape_vector(person)[None])
-        return HeadFit(rest.vertices[0].numpy(), self.regions, self.region_names, rest.landmarks[0].numpy(),
-                       rest.joints[0].numpy())
+        shape = self.shape_vector(person)
+        key = shape.numpy().tobytes()
+        if key not in self._fits:
+            rest = self.model(shape[None])
+            _remember(self._fits, key, HeadFit(rest.vertices[0].numpy(), self.regions, self.region_names,
+                                               rest.landmarks[0].numpy(), rest.joints[0].numpy()))
+        return self._fits[key]
+
+    def skin_layer(self, person: Person) -> np.ndarray:
+        """The person's painted skin (identity only; the parts are painted over a copy)."""
+        key = (person.identity.skin, person.identity.texture_seed)
+        if key not in self._skins:
+            _remember(self._skins, key, paint_skin(*key, self.atlas))
+        return self._skins[key]
 
     def accessories(self, person: Person) -> list[AccessoryMesh]:
         """The person's shirt, hair, hat and eyeglasses meshes in rest space."""
@@ -197,8 +219,7 @@ class SceneRenderer:
         size = self.settings.texture_size
         meshes = self.accessories(person)
         decal = self.brow_decal(person.part("eyebrows").style)
-        texture = paint_texture(person.identity.skin, person.identity.texture_seed, person.texture_parts(), size,
-                                self.atlas)
+        texture = paint_texture(person.identity.skin, self.skin_layer(person), person.texture_parts(), self.atlas)
         counts = [self.model.n_vertices, len(decal.face_index)] + [len(m.vertices) for m in meshes]
         offsets = np.cumsum([0] + counts)
         pieces = [(self.model.faces.numpy(), self.head_uvs, self.head_labels),
