@@ -45,7 +45,13 @@ def test_training_lowers_the_loss_and_test_writes_metrics(tiny_train_config):
     assert psnr_after > psnr_before + 1.0, (psnr_before, psnr_after)
     run = run_dir_of(cfg)
     assert (run / "config.conf").is_file() and (run / "checkpoints" / "latest.pt").is_file()
-    assert list((run / "tensorboard").glob("events.*"))
+    events = list((run / "tensorboard").glob("events.*"))
+    assert events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logged = EventAccumulator(str(events[0])).Reload().Tags()
+    assert "loss/total" in logged["scalars"] and "points/count" in logged["scalars"]
+    assert "train/gt_rgb_normal_mask" in logged["images"]
     conf = str(run / "config.conf")
     assert main(["test", "--conf", conf]) == 0
     metrics = run / "test" / "latest" / "test" / "metrics.json"

@@ -151,6 +151,7 @@ class Trainer:
         visible = output.visible.any(0)
         self.visible = visible if self.visible is None else self.visible | visible
         self.iteration += 1
+        self._log_images(batch, output)
         return {k: float(v.detach()) for k, v in losses.items()}
 
     def _epoch_loader(self, epoch: int) -> tuple[DataLoader, int]:
@@ -201,6 +202,19 @@ class Trainer:
                      self.model.points.radius)
         if self.writer is not None:
             self.writer.flush()
+
+    def _log_images(self, batch: dict[str, Any], output) -> None:
+        """TensorBoard grid of the batch's first frame: GT | rgb | normal | mask."""
+        every = self.cfg.train.image_every_iters
+        if self.writer is None or not every or self.iteration % every:
+            return
+        from ..eval.render_sets import normal_to_display
+
+        with torch.no_grad():
+            tiles = [batch["rgb"][0], output.rgb[0], normal_to_display(output.normal[:1], output.mask[:1])[0],
+                     output.mask[0, ..., None].expand(-1, -1, 3)]
+            grid = torch.cat([t.detach().float().clamp(0, 1).cpu() for t in tiles], dim=1)
+        self.writer.add_image("train/gt_rgb_normal_mask", grid, self.iteration, dataformats="HWC")
 
     def _log_scalars(self, terms: dict[str, float], batch_size: int, seconds: float) -> None:
         if self.writer is None or self.iteration % self.cfg.train.log_every_iters:
