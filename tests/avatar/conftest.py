@@ -90,3 +90,13 @@ def make():
 
     return SimpleNamespace(head_model=build_head_model, cameras=build_cameras, batch=build_batch,
                            flame_params=random_flame_params)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The avatar tests use tiny tensors: one thread is as fast, and immune to busy cores
+    (PyTorch's spinning OpenMP threads slow down many-fold when cores are shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
