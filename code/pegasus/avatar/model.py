@@ -157,6 +157,7 @@ class AvatarOutput:
         extras: per-point tensors for the losses and for inspection: ``sdf`` (P, N),
             ``sdf_gradient`` (P, N, 3), ``eikonal_gradient`` (P, M, 3) (training only),
             ``weights`` (P, N, 6), ``pose_basis`` (P, N, 3, 36), ``expr_basis`` (P, N, 3, E),
+            ``offset`` (P, N, 3),
             their head-model targets ``flame_weights``, ``flame_pose_basis``,
             ``flame_expr_basis``, ``flame_index`` (P, N) int64 (v*), ``deformed_points``
             (B, N, 3), ``deformed_normals`` (B, N, 3) (world), ``point_weights`` (B, N).
@@ -322,8 +323,8 @@ class PointAvatar(nn.Module):
     def _frame_states(self, batch: dict, epoch: int | None) -> tuple[FlameState, FlameState, torch.Tensor]:
         """Frame and canonical head-model states, and the frames' shape (B, S)."""
         hm = self.head_model
-        expression, pose = batch["expression"].to(self.canonical_expression), batch["pose"].to(self.canonical_expression)
-        shape = batch["shape"].to(self.canonical_expression)
+        like = self.canonical_expression
+        expression, pose, shape = (batch[k].to(like) for k in ("expression", "pose", "shape"))
         translation = None
         if (self.refinement is not None and self.training and epoch is not None
                 and epoch >= self.settings.refine_start_epoch):

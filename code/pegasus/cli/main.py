@@ -140,11 +140,37 @@ def _cmd_export(cfg: Config, args: argparse.Namespace, model=None) -> int:
     return 0
 
 
+def _cmd_preprocess(cfg: Config, args: argparse.Namespace) -> int:
+    """Turn raw videos (one file, or every video in a folder) into one subject's IMavatar dataset."""
+    from ..preprocess.pipeline import VideoSource, find_videos, preprocess_subject
+
+    if args.video:
+        source = Path(args.video)
+        sources = [VideoSource(args.name or source.stem, source)]
+        subject = args.subject or source.stem
+    else:
+        if not args.subject or args.name:
+            raise ConfigError("pegasus preprocess --folder needs --subject (the person's name) and takes no --name "
+                              "(each video folder is named after its file)")
+        sources, subject = find_videos(args.folder, cfg.preprocess.video_suffixes), args.subject
+    report = preprocess_subject(cfg, subject, sources)
+    save_config(cfg, report.work_path / "config.conf")
+    for name, video in report.summary["videos"].items():
+        error = video["reprojection_error_px"]
+        log.info("%s: %d frames, %d kept, %d dropped %s; reprojection error %.2f px (median %.2f)", name,
+                 video["frames"], video["kept"], video["dropped"],
+                 {reason: len(names) for reason, names in video["dropped_by_reason"].items()}, error["mean"],
+                 error["median"])
+    log.info("dataset: %s", report.subject_path)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "config": _cmd_config,
     "standin": _cmd_standin,
     "picture": _cmd_picture,
     "synth-db": _cmd_synth_db,
+    "preprocess": _cmd_preprocess,
     "train": _cmd_train,
     "test": _cmd_test,
     "export": _cmd_export,
@@ -159,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=func.__doc__, description=func.__doc__)
         cmd.add_argument("--conf", default=DEFAULT_CONF, help=f"HOCON config (default {DEFAULT_CONF})")
         cmd.add_argument("overrides", nargs="*", metavar="section.key=value", help="config overrides")
+        if name == "preprocess":
+            source = cmd.add_mutually_exclusive_group(required=True)
+            source.add_argument("--video", help="one raw video file")
+            source.add_argument("--folder", help="a folder of raw videos of one person (one video folder each)")
+            cmd.add_argument("--subject", help="subject name (default with --video: the file stem)")
+            cmd.add_argument("--name", help="video folder name with --video (default: the file stem)")
         if name == "train":
             cmd.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
         if name in ("test", "export"):
@@ -171,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         cfg = load_config(Path(args.conf), args.overrides)
+        if cfg.experiment.num_threads > 0:
+            import torch
+
+            torch.set_num_threads(cfg.experiment.num_threads)
         return COMMANDS[args.command](cfg, args)
     except (ConfigError, HeadModelError, DataError, CheckpointError) as err:
         log.error("%s", err)

@@ -27,6 +27,16 @@ class ConfigError(ValueError):
     """A config could not be read or does not match the schema; the message lists every problem."""
 
 
+def raise_for_problems(source, section: str, problems: list[str]) -> None:
+    """Raises one ConfigError listing ``problems`` (``"key: what is wrong"``) of ``section``.
+
+    For checks beyond the schema (ranges, relations between keys) done by settings classes.
+    """
+    if problems:
+        listing = "\n".join(f"  - {section}.{p}" for p in problems)
+        raise ConfigError(f"{source}: {len(problems)} problem(s) in {section}:\n{listing}")
+
+
 class Config(Mapping):
     """A frozen, validated config: ``cfg["head_model.scale"]`` or ``cfg.head_model.scale``.
 

@@ -37,6 +37,11 @@ SCHEMA: dict[str, Key] = {
     "experiment.output_root": Key(str, "folder holding run folders (relative to the working dir)"),
     "experiment.seed": Key(int, "base random seed (each rank adds its rank)"),
     "experiment.device": Key(str, "compute device", choices=("auto", "cpu", "cuda")),
+    "experiment.num_threads": Key(
+        int,
+        "CPU threads of torch in each process (torch.set_num_threads); 0 = torch's default. Use 1 "
+        "when the cores are shared with other jobs (spinning OpenMP threads then cost 10-30x)",
+    ),
     # --- head_model: which FLAME-format model and how it is used -------------------------------
     "head_model.path": Key(
         str,
@@ -135,8 +140,8 @@ SCHEMA: dict[str, Key] = {
     "synth_db.gaze_amplitude": Key(float, "peak eyeball rotation of the gaze, radians"),
     "synth_db.ambient": Key(float, "ambient light weight (Lambertian shading)"),
     "synth_db.diffuse": Key(float, "diffuse light weight (Lambertian shading)"),
-    "synth_db.light_azimuth_deg": Key(float, "peak |azimuth| of each video's light from the camera axis, degrees"),
-    "synth_db.light_elevation_deg": Key(list, "range [min, max] of each video's light elevation, degrees",
+    "synth_db.light_azimuth_deg": Key(float, "peak |azimuth| of each person's light (shared by their videos) from the camera axis, degrees"),
+    "synth_db.light_elevation_deg": Key(list, "range [min, max] of each person's light elevation, degrees",
                                         item_type=float, length=2),
     "synth_db.identity_std": Key(float, "std of the sampled identity coefficients not owned by a part"),
     "synth_db.db_accessory_fraction": Key(float, "fraction of DB people wearing each worn accessory (hat, "
@@ -226,4 +231,111 @@ SCHEMA: dict[str, Key] = {
     "loss.expression_variance_scale": Key(float, "the scale in the expression prior's divisor (50)"),
     "loss.expression_variance_floor": Key(float, "lower bound of var ψ per component (unused components)"),
     "loss.segmentation": Key(float, "weight of the BCE of the rendered part probability (PEGASUS 0.1)"),
+    # --- preprocess: raw videos → IMavatar-layout datasets (pegasus.preprocess, docs/preprocess.md) ----
+    "preprocess.output_root": Key(str, "datasets folder the subject is written to: <output_root>/<subject>/<subject>/"
+                                  "<video>/, work files in <output_root>/<subject>/preprocess/"),
+    "preprocess.image_size": Key(int, "side of the square cropped frames, pixels (512 in the originals)"),
+    "preprocess.frame_stride": Key(int, "keep every n-th source frame"),
+    "preprocess.max_frames": Key(int, "keep at most this many frames per video (after the stride); null = all",
+                                 nullable=True),
+    "preprocess.video_suffixes": Key(list, "file suffixes taken as videos (lower case, with the dot)", item_type=str),
+    "preprocess.preview": Key(bool, "write preview.mp4 / preview.png per video (landmarks, matte, labels)"),
+    "preprocess.preview_size": Key(int, "side of each preview tile, pixels"),
+    "preprocess.face.min_detection_confidence": Key(float, "MediaPipe face-detector score needed to start tracking "
+                                                    "a face, [0, 1]"),
+    "preprocess.face.min_tracking_confidence": Key(float, "MediaPipe face-mesh score below which the detector runs "
+                                                   "again, [0, 1]"),
+    "preprocess.landmarks.backend": Key(str, "68-point landmarks: dlib (offline default) or face_alignment (FAN; "
+                                        "the face-alignment package and its downloaded weights)",
+                                        choices=("dlib", "face_alignment")),
+    "preprocess.landmarks.dlib_predictor": Key(str, "dlib shape_predictor_68_face_landmarks.dat; null = the "
+                                               "face-recognition-models package's copy or /usr/share/dlib",
+                                               nullable=True),
+    "preprocess.landmarks.dlib_box": Key(list, "dlib's face box [left, top, right, bottom] in units of the face-mesh "
+                                         "box width from its top-left corner (fitted to dlib's own detector boxes)",
+                                         item_type=float, length=4),
+    "preprocess.crop.mode": Key(str, "fixed: one square box per video (matches the one camera per video); follow: "
+                                "a box per frame, smoothed in time", choices=("fixed", "follow")),
+    "preprocess.crop.scale": Key(float, "crop side / face size (the larger side of the face-mesh box)"),
+    "preprocess.crop.vertical_offset": Key(float, "crop centre below the face-box centre, in face sizes (negative: "
+                                           "up, more hair and less neck)"),
+    "preprocess.crop.smoothing_s": Key(float, "follow mode: std of the Gaussian smoothing the box over time, seconds"),
+    "preprocess.matte.backend": Key(str, "mediapipe (selfie segmentation + refinement, offline) or modnet (a "
+                                    "MODNet ONNX file, matte.modnet_weights)", choices=("mediapipe", "modnet")),
+    "preprocess.matte.model_selection": Key(int, "MediaPipe selfie model: 0 general (256²), 1 landscape (144×256)",
+                                            choices=(0, 1)),
+    "preprocess.matte.refine_radius": Key(int, "guided-filter radius of the edge refinement, pixels of the crop; "
+                                          "0 = the network's soft mask as is"),
+    "preprocess.matte.refine_eps": Key(float, "guided-filter regularisation, intensity² in [0, 1] (larger: smoother "
+                                       "edges that follow the image less)"),
+    "preprocess.matte.refine_subsample": Key(int, "the guided filter's coefficients are computed this many times "
+                                             "coarser (fast guided filter; 1 = exact)"),
+    "preprocess.matte.keep_largest": Key(bool, "keep only the largest connected foreground region"),
+    "preprocess.matte.modnet_weights": Key(str, "MODNet ONNX file (docs/preprocess.md says where to get it)",
+                                           nullable=True),
+    "preprocess.parsing.backend": Key(str, "mesh (face-mesh polygons + matte + skin colour, offline; no glasses, "
+                                      "ears, earrings, necklace, hat) or bisenet (a BiSeNet ONNX file)",
+                                      choices=("mesh", "bisenet")),
+    "preprocess.parsing.foreground_threshold": Key(float, "matte value (0-1) from which a pixel is labelled, "
+                                                   "else background"),
+    "preprocess.parsing.hair_line": Key(float, "outside the face oval, hair (or skin) only above this line, a "
+                                        "fraction of the chin → forehead distance above the chin; below it neck "
+                                        "or cloth"),
+    "preprocess.parsing.skin_distance": Key(float, "skin-like colour: largest Mahalanobis distance (YCrCb) from "
+                                            "the colours of the frame's cheeks"),
+    "preprocess.parsing.skin_min_luma": Key(float, "skin-like colour: smallest luma as a fraction of the cheeks' mean "
+                                            "(darker pixels are hair or cloth)"),
+    "preprocess.parsing.bisenet_weights": Key(str, "BiSeNet face-parsing ONNX file (19 CelebAMask-HQ classes)",
+                                              nullable=True),
+    "preprocess.accessories.backend": Key(str, "none, or sam: SAM masks of the worn accessories painted into the "
+                                          "label maps", choices=("none", "sam")),
+    "preprocess.accessories.worn": Key(list, "accessories the subject wears, any of eyeglasses, hat (sam backend)",
+                                       item_type=str),
+    "preprocess.accessories.sam_checkpoint": Key(str, "SAM checkpoint file, e.g. sam_vit_b_01ec64.pth",
+                                                 nullable=True),
+    "preprocess.accessories.sam_model_type": Key(str, "SAM architecture of the checkpoint",
+                                                 choices=("vit_h", "vit_l", "vit_b")),
+    "preprocess.filter.landmark_tolerance": Key(float, "landmark failure: median landmark-to-mesh distance at the "
+                                                "anchor points above this many face sizes"),
+    "preprocess.filter.blur_ratio": Key(float, "blur: variance of the Laplacian of the face below this fraction of "
+                                        "the video's median (0 = never)"),
+    "preprocess.filter.jump_threshold": Key(float, "jump: landmarks further than this many face sizes (mean over "
+                                            "points) from every constant-velocity prediction from the neighbouring "
+                                            "frames"),
+    # --- preprocess.tracking: FLAME fit to the landmarks (pegasus.preprocess.tracking, docs/tracking.md)
+    "preprocess.tracking.focal": Key(float, "focal length in units of the image side; intrinsics [-focal, focal, "
+                                     "0.5, 0.5] (IMavatar: 1500 px at 512² = 2.9296875)"),
+    "preprocess.tracking.shared_shape": Key(bool, "one shape for all videos tracked together (one person); false: "
+                                            "each video is fitted on its own with its own shape"),
+    "preprocess.tracking.lr": Key(float, "Adam learning rate at the start of each stage (IMavatar 1e-2)"),
+    "preprocess.tracking.lr_decay": Key(float, "the learning rate decays exponentially to lr·lr_decay over each "
+                                        "stage (1 = constant)"),
+    "preprocess.tracking.rigid_iterations": Key(int, "Adam steps of stage 1: neck rotation and camera translation"),
+    "preprocess.tracking.iterations": Key(int, "Adam steps of stage 2: shape, expression, neck, jaw, eyes, "
+                                          "translation"),
+    "preprocess.tracking.shape_prior": Key(float, "weight of mean(shape²), relative to the mean landmark distance "
+                                           "in normalised image coordinates [-1, 1] (IMavatar 1e-2)"),
+    "preprocess.tracking.expression_prior": Key(float, "weight of mean(expression²) (IMavatar 1e-2)"),
+    "preprocess.tracking.pose_prior": Key(float, "weight of mean(θ²) of the jaw and eye rotations, radians"),
+    "preprocess.tracking.limit_weight": Key(float, "weight of mean(excess²) of the jaw and eye rotations outside "
+                                            "their limits, radians"),
+    "preprocess.tracking.jaw_opening_range": Key(list, "[min, max] jaw opening (rotation about x), radians",
+                                                 item_type=float, length=2),
+    "preprocess.tracking.jaw_side_max": Key(float, "largest |jaw rotation| about y and z, radians"),
+    "preprocess.tracking.eye_max": Key(float, "largest |eye rotation| per axis-angle component, radians"),
+    "preprocess.tracking.smooth_expression": Key(float, "weight of mean(Δexpression²/gap) between consecutive fitted "
+                                                 "frames of a video, gap in frames (IMavatar 0.1)"),
+    "preprocess.tracking.smooth_pose": Key(float, "weight of mean(Δpose²/gap) of neck, jaw and eyes, radians "
+                                           "(IMavatar 10)"),
+    "preprocess.tracking.smooth_translation": Key(float, "weight of mean(Δt²/gap) of the camera translation, scaled "
+                                                  "head units (IMavatar 10)"),
+    "preprocess.tracking.init_backend": Key(str, "starting point of the fit: none (zero shape, expression, pose; "
+                                            "closed-form translation) or deca (DECA's codes; needs FLAME as the head "
+                                            "model, docs/preprocess.md)", choices=("none", "deca")),
+    "preprocess.tracking.deca_model": Key(str, "DECA's deca_model.tar, run here with the decalib package when "
+                                          "deca_codes is null (docs/preprocess.md says where to get both)",
+                                          nullable=True),
+    "preprocess.tracking.deca_codes": Key(str, "precomputed DECA codes: an .npz per video with per-frame shape, exp, "
+                                          "pose, cam (and tform); {video} in the path is the video name. null = run "
+                                          "DECA (deca_model)", nullable=True),
 }

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+import torch
 
 from pegasus.data.images import (
     IMAGE_SUFFIXES,
@@ -41,6 +42,7 @@ from pegasus.data.images import (
     write_mask,
     write_rgb,
 )
+from pegasus.geometry.camera import pixels_to_normalized
 from pegasus.utils import atomic_path
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "IRIS_COUNT",
     "FlameFrame",
     "FlameParams",
+    "keypoint_fields",
     "VideoFrame",
     "Video",
     "FrameSelection",
@@ -133,6 +136,21 @@ class FlameParams:
     intrinsics: np.ndarray
     shape_params: np.ndarray
     frames: tuple[FlameFrame, ...]
+
+
+def keypoint_fields(landmarks: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A frame's ``bbox`` and ``flame_keypoints`` from its projected head-model landmarks.
+
+    Args:
+        landmarks: (K, 2) projected landmarks in pixels of an image of ``image_size`` (H, W).
+
+    Returns:
+        bbox (4,) ``[xmin, ymin, xmax, ymax]`` of the first 68 (iBUG) keypoints and
+        flame_keypoints (K, 2), float64 normalised image coordinates in [−1, 1].
+    """
+    normalised = pixels_to_normalized(torch.as_tensor(landmarks, dtype=torch.float64), image_size).numpy()
+    face = normalised[:KEYPOINT_COUNT]
+    return np.concatenate([face.min(0), face.max(0)]), normalised
 
 
 def _numbers(value, path: Path, key: str, shape: tuple[int | None, ...]) -> np.ndarray:

@@ -36,10 +36,10 @@ from tqdm import tqdm
 
 from ..config import Config, ConfigError, save_config
 from ..data.images import to_uint8
-from ..data.imavatar import (FLAME_PARAMS_FILE, FlameFrame, FlameParams, numbered_frame_names, read_video, subject_dir,
-                             video_dir, write_video)
+from ..data.imavatar import (FLAME_PARAMS_FILE, FlameFrame, FlameParams, keypoint_fields, numbered_frame_names,
+                             read_video, subject_dir, video_dir, write_video)
 from ..eval.media import write_mp4, write_png
-from ..geometry.camera import cameras_from_imavatar, pixels_to_normalized
+from ..geometry.camera import cameras_from_imavatar
 from ..headmodel import head_model_from_config, resolve_head_model_path
 from ..utils import atomic_path
 from .motion import sample_motion
@@ -151,12 +151,10 @@ def _render_batches(scene, motion, intrinsics: np.ndarray, world_mats: np.ndarra
 def _flame_params(shape: np.ndarray, motion, intrinsics: np.ndarray, world_mats: np.ndarray,
                   landmarks: Sequence[np.ndarray], size: int) -> FlameParams:
     """flame_params.json of a rendered video (bbox: the 68 landmarks' box, normalised)."""
-    frames = []
-    for k, name in enumerate(numbered_frame_names(len(motion))):
-        normalised = pixels_to_normalized(torch.from_numpy(landmarks[k]), (size, size)).numpy()
-        bbox = np.concatenate([normalised[:68].min(0), normalised[:68].max(0)])
-        frames.append(FlameFrame(name, world_mats[k], motion.expression[k], motion.pose[k], bbox, normalised))
-    return FlameParams(intrinsics, shape, tuple(frames))
+    frames = tuple(FlameFrame(name, world_mats[k], motion.expression[k], motion.pose[k],
+                              *keypoint_fields(landmarks[k], (size, size)))
+                   for k, name in enumerate(numbered_frame_names(len(motion))))
+    return FlameParams(intrinsics, shape, frames)
 
 
 def _run_video(job: _VideoJob) -> _JobResult:

@@ -1,11 +1,12 @@
 """Per-video motion: smooth head rotation, expressions, talking jaw, blinks, gaze, camera
-shake, and the video's fixed light.
+shake, and the person's fixed light.
 
 Every signal is a sum of a few sinusoids with random frequencies (in the configured
 ranges, Hz) and phases, rescaled to span exactly ± the configured amplitude: each video
 visits the full range (e.g. yaw from −30° to +30°) and stays smooth. Blinks are
 short closures at random intervals. Everything is deterministic for the seed, the person
-and the video name.
+and the video name; the light depends on the seed and the person only (one capture session
+per person: the training and test videos are lit alike, as consecutive recordings are).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class VideoMotion:
         camera_offset: (T, 3) float64 smooth displacement of the camera centre (camera
             shake), scaled head units.
         light_direction: (3,) float64 unit vector towards the light in camera space
-            (OpenCV axes: x right, y down, z forward), fixed for the video.
+            (OpenCV axes: x right, y down, z forward), fixed for the person's videos.
     """
 
     expression: np.ndarray
@@ -110,7 +111,8 @@ def sample_motion(settings: SynthDbSettings, person: str, video: str, n_frames: 
 
     camera_offset = settings.camera_jitter * np.stack(
         [smooth_signal(rng, n_frames, fps, settings.head_motion_hz) for _ in range(3)], 1)
-    azimuth = np.radians(rng.uniform(-settings.light_azimuth_deg, settings.light_azimuth_deg))
-    elevation = np.radians(rng.uniform(*settings.light_elevation_deg))
+    session = np.random.default_rng([settings.seed, zlib.crc32(person.encode())])
+    azimuth = np.radians(session.uniform(-settings.light_azimuth_deg, settings.light_azimuth_deg))
+    elevation = np.radians(session.uniform(*settings.light_elevation_deg))
     light = np.array([np.sin(azimuth) * np.cos(elevation), -np.sin(elevation), -np.cos(azimuth) * np.cos(elevation)])
     return VideoMotion(expression, pose, camera_offset, light)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from ..config import Config, ConfigError
+from ..config import Config, raise_for_problems
 from ..data.parts import category
 
 __all__ = ["SynthDbSettings", "SYNTH_DB_VERSION"]
 
 #: Bumped whenever the generator's output changes for unchanged settings, so stored people
 #: and ground truth are re-rendered.
-SYNTH_DB_VERSION = 1
+SYNTH_DB_VERSION = 2  # 2: one light per person (shared by their videos)
 
 # Left out of the hashes: settings that change how the work is run, not what is written;
 # the population size (each person's choices do not depend on it); and, for the videos,
@@ -79,10 +79,7 @@ class SynthDbSettings:
             if isinstance(value, tuple):
                 values[name] = tuple(float(v) if isinstance(v, int) else v for v in value)
         settings = cls(**values)
-        problems = settings._problems()
-        if problems:
-            listing = "\n".join(f"  - synth_db.{p}" for p in problems)
-            raise ConfigError(f"{cfg.source}: {len(problems)} problem(s) in the synth_db section:\n{listing}")
+        raise_for_problems(cfg.source, "synth_db", settings._problems())
         return settings
 
     def _problems(self) -> list[str]:

@@ -167,12 +167,17 @@ class Trainer:
         return loader, batch_size
 
     def end_epoch(self, epoch: int) -> None:
-        """Merges visibility over ranks, lets the model grow/prune, steps the LR schedule."""
-        visible = self.visible
-        if visible is None:
-            visible = torch.zeros(self.model.points.num_points, dtype=torch.bool, device=self.env.device)
-        visible = all_reduce_max(visible.to(torch.uint8)).bool()
-        self.model.points.end_epoch(epoch, visible, self.optimizer)
+        """Merges visibility over ranks, lets the model grow/prune, steps the LR schedule.
+
+        After the last epoch the point cloud is left as trained: growing it there would leave
+        untrained jittered copies and a smaller radius in the final checkpoint.
+        """
+        if epoch + 1 < self.cfg.train.epochs:
+            visible = self.visible
+            if visible is None:
+                visible = torch.zeros(self.model.points.num_points, dtype=torch.bool, device=self.env.device)
+            visible = all_reduce_max(visible.to(torch.uint8)).bool()
+            self.model.points.end_epoch(epoch, visible, self.optimizer)
         self.scheduler.step()
         self.epoch, self.batch_in_epoch, self.visible = epoch + 1, 0, None
 
