@@ -43,7 +43,7 @@ from pegasus.data.images import (
     write_rgb,
 )
 from pegasus.geometry.camera import pixels_to_normalized
-from pegasus.utils import atomic_path
+from pegasus.utils import write_json
 
 __all__ = [
     "FLAME_PARAMS_FILE",
@@ -288,18 +288,12 @@ def _flame_params_to_json(params: FlameParams) -> dict:
     }
 
 
-def _write_json(path: Path, data) -> None:
-    text = json.dumps(data, allow_nan=False)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
 def write_flame_params(path: str | os.PathLike, params: FlameParams) -> None:
     """Writes ``flame_params.json`` atomically; refuses content the reader would reject."""
     path = Path(path)
     data = _flame_params_to_json(params)
     _parse_flame_params(data, path)
-    _write_json(path, data)
+    write_json(path, data)
 
 
 # ---------------------------------------------------------------------------------------
@@ -386,7 +380,7 @@ def write_blacklist(subject_path: str | os.PathLike, blacklist: Mapping[str, Col
         video: [f"{frame_stem(n)}.png" for n in sorted(names, key=_natural_key)]
         for video, names in sorted(blacklist.items())
     }
-    _write_json(Path(subject_path) / BLACKLIST_FILE, data)
+    write_json(Path(subject_path) / BLACKLIST_FILE, data)
 
 
 def _natural_key(name: str) -> tuple:
@@ -735,7 +729,7 @@ def write_video(
                 writer = write_rgb if np.ndim(values[i]) == 3 else write_mask
                 writer(staging / folder / f"{name}.png", values[i])
         for file_name, data in landmark_files.items():
-            _write_json(staging / file_name, data)
+            write_json(staging / file_name, data)
         os.chmod(staging, 0o755)
         _replace_folder(staging, path)
     except BaseException:

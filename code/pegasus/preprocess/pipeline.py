@@ -44,7 +44,7 @@ from ..data.images import DataError
 from ..data.imavatar import (FLAME_PARAMS_FILE, FlameParams, numbered_frame_names, read_blacklist,
                              read_flame_params, subject_dir, video_dir, write_blacklist, write_flame_params,
                              write_video)
-from ..utils import atomic_path
+from ..utils import atomic_path, write_json
 from .analysis import STEPS, FrameAnalyser
 from .crop import crop_frame, face_boxes_to_crops, source_to_crop
 from .face import MESH_POINT_COUNT, FaceMeshTracker, mesh_box
@@ -132,9 +132,7 @@ def _read_json(path: Path, key: str) -> dict | None:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    text = json.dumps(data, indent=1, allow_nan=False)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_json(path, data, indent=1)
 
 
 def _read_npz(path: Path, key: str) -> dict[str, np.ndarray] | None:

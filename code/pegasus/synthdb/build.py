@@ -41,7 +41,7 @@ from ..data.imavatar import (FLAME_PARAMS_FILE, FlameFrame, FlameParams, keypoin
 from ..eval.media import write_mp4, write_png
 from ..geometry.camera import cameras_from_imavatar
 from ..headmodel import head_model_from_config, resolve_head_model_path
-from ..utils import atomic_path
+from ..utils import write_json
 from .motion import sample_motion
 from .people import Person, sample_population
 from .previews import colour_labels, contact_sheet, person_card, preview_frame
@@ -245,8 +245,7 @@ def _file_digest(path: Path) -> str:
 
 
 def _write_json(path: Path, data) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(path, data, indent=1, sort_keys=True)
 
 
 def _read_record(path: Path) -> dict:

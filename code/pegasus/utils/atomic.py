@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -38,3 +39,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def write_json(path: str | os.PathLike, data, *, indent: int | None = None, sort_keys: bool = False) -> None:
+    """Writes ``data`` as JSON (UTF-8, trailing newline) atomically; NaN or infinity is an error."""
+    text = json.dumps(data, indent=indent, sort_keys=sort_keys, allow_nan=False) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
