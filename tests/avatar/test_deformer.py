@@ -7,8 +7,9 @@ from pegasus.avatar.deformer import (
     batched_matmul,
     deform_normals,
     deform_points,
-    deform_with_jacobian,
+    deform_points_with_jacobian,
     flame_state,
+    jacobian_by_forward_ad,
 )
 
 # torch.func's forward-mode AD triggers torch's own torch.jit.script deprecation warning.
@@ -80,7 +81,9 @@ def test_fresh_deformer_is_zero_with_uniform_weights_and_moves_rigidly(make):
     torch.testing.assert_close(deform_points(x, bases, frame, canonical), expected, atol=1e-5, rtol=1e-5)
 
 
-def _random_deformer_setup(make, latent_dim=0):
+def _random_deformer_setup(make, latent_dim=0, per_frame_canonical=False, points_per_frame=False):
+    """A random deformer and head-model states; returns (map, analytic) where ``map(x)``
+    deforms (P, N, 3) points and ``analytic(x)`` returns (deformed, Jacobian)."""
     hm = make.head_model().double()
     deformer = FlameDeformer(hm.n_expr, hidden_layers=2, width=32, latent_dim=latent_dim).double()
     with torch.no_grad():
@@ -88,35 +91,66 @@ def _random_deformer_setup(make, latent_dim=0):
         deformer.mlp.out.bias.normal_(0, 0.05)
     g = torch.Generator().manual_seed(3)
     shape, expression, pose = make.flame_params(hm, 2, g)
-    frame = flame_state(hm, shape.double(), expression.double(), pose.double())
-    canonical = flame_state(hm, None, torch.zeros(1, hm.n_expr, dtype=torch.float64),
-                            hm.canonical_pose(0.4)[None])
+    frame = flame_state(hm, shape.double(), expression.double(), pose.double(),
+                        translation=torch.randn(2, 3, generator=g, dtype=torch.float64) * 0.1)
+    canonical_shape = shape.double() if per_frame_canonical else None
+    batch = 2 if per_frame_canonical else 1
+    canonical = flame_state(hm, canonical_shape, torch.zeros(batch, hm.n_expr, dtype=torch.float64),
+                            hm.canonical_pose(0.4)[None].expand(batch, -1))
+    latent = (torch.randn(2 if points_per_frame else 1, latent_dim, generator=g, dtype=torch.float64)
+              if latent_dim else None)
 
-    def fn(x):
-        bases = deformer(x)
-        return deform_points(x, bases, frame, canonical), {"weights": bases.weights}
+    def deform(x):
+        return deform_points(x, deformer(x, latent), frame, canonical)
 
-    return fn
+    def analytic(x):
+        bases, tangents = deformer.with_tangents(x, latent)
+        return deform_points_with_jacobian(x, bases, tangents, frame, canonical)
+
+    return deform, analytic
 
 
-def test_jacobian_matches_finite_differences(make):
-    fn = _random_deformer_setup(make)
-    x = torch.randn(1, 40, 3, dtype=torch.float64) * 0.5
-    y, jac, aux = deform_with_jacobian(fn, x)
-    torch.testing.assert_close(y, fn(x)[0])
-    assert jac.shape == (2, 40, 3, 3) and aux["weights"].shape == (1, 40, 6)
+SETUPS = {"shared": {}, "latent": {"latent_dim": 4}, "per_frame_canonical": {"per_frame_canonical": True},
+          "latent_per_frame": {"latent_dim": 4, "points_per_frame": True}}
+
+
+@pytest.mark.parametrize("setup", SETUPS)
+def test_jacobian_matches_forward_mode_ad_and_finite_differences(make, setup):
+    deform, analytic = _random_deformer_setup(make, **SETUPS[setup])
+    p = 2 if SETUPS[setup].get("points_per_frame") else 1
+    x = torch.randn(p, 40, 3, dtype=torch.float64) * 0.5
+    y, jac = analytic(x)
+    torch.testing.assert_close(y, deform(x))
+    assert jac.shape == (2, 40, 3, 3)
+    # softplus is linear above β·z = 20 (derivative 1, sigmoid's 1 − 2e-9): ~1e-8 relative
+    torch.testing.assert_close(jac, jacobian_by_forward_ad(deform, x)[1], atol=1e-9, rtol=1e-7)
     eps = 1e-6
-    columns = [(fn(x + eps * e)[0] - fn(x - eps * e)[0]) / (2 * eps) for e in torch.eye(3, dtype=x.dtype)]
+    columns = [(deform(x + eps * e) - deform(x - eps * e)) / (2 * eps) for e in torch.eye(3, dtype=x.dtype)]
     torch.testing.assert_close(jac, torch.stack(columns, dim=-1), atol=1e-7, rtol=1e-6)
+
+
+def test_mlp_tangents_match_forward_mode_ad():
+    from pegasus.avatar.deformer import SoftplusMLP
+    torch.manual_seed(0)
+    for hidden_layers in (0, 2):
+        mlp = SoftplusMLP(5, 7, hidden_layers=hidden_layers, width=16).double()
+        x = torch.randn(2, 9, 5, dtype=torch.float64)
+        out, tangents = mlp.with_tangents(x)
+        torch.testing.assert_close(out, mlp(x))
+        for k in range(3):
+            direction = torch.zeros_like(x)
+            direction[..., k] = 1.0
+            _, expected = torch.func.jvp(mlp, (x,), (direction,))
+            torch.testing.assert_close(tangents[k].expand_as(expected), expected, atol=1e-9, rtol=1e-7)
 
 
 def test_deformed_normals_match_finite_differences(make):
     """The deformed normal is orthogonal to the deformed tangent plane (finite differences)."""
-    fn = _random_deformer_setup(make)
+    deform, analytic = _random_deformer_setup(make)
     g = torch.Generator().manual_seed(5)
     x = torch.randn(1, 30, 3, generator=g, dtype=torch.float64) * 0.5
     n_c = torch.nn.functional.normalize(torch.randn(1, 30, 3, generator=g, dtype=torch.float64), dim=-1)
-    _, jac, _ = deform_with_jacobian(fn, x)
+    _, jac = analytic(x)
     n_d = deform_normals(n_c * 3.0, jac)  # scale of n_c does not matter
     torch.testing.assert_close(n_d.norm(dim=-1), torch.ones(2, 30, dtype=torch.float64))
     # two tangents of the canonical plane, pushed through the map by finite differences
@@ -126,24 +160,22 @@ def test_deformed_normals_match_finite_differences(make):
     t2 = torch.cross(n_c, t1, dim=-1)
     eps = 1e-6
     for t in (t1, t2):
-        pushed = (fn(x + eps * t)[0] - fn(x - eps * t)[0]) / (2 * eps)
+        pushed = (deform(x + eps * t) - deform(x - eps * t)) / (2 * eps)
         assert (n_d * pushed).sum(-1).abs().max() < 1e-7
     # and it points to the same side as n_c pushed forward: n_d · (J n_c) > 0
     assert ((n_d * (jac @ n_c[..., None])[..., 0]).sum(-1) > 0).all()
 
 
 def test_jacobian_is_differentiable_like_autograd(make):
-    fn = _random_deformer_setup(make)
+    deform, analytic = _random_deformer_setup(make, latent_dim=4)
     x = (torch.randn(1, 10, 3, dtype=torch.float64) * 0.5).requires_grad_(True)
-    _, jac, _ = deform_with_jacobian(fn, x)
+    _, jac = analytic(x)
     (grad_fwd,) = torch.autograd.grad(jac.pow(2).sum(), x)
 
+    y = deform(x)
     total = 0
     for b in range(2):
-        def single(points, b=b):
-            return fn(points)[0][b:b + 1], None
-        y = single(x)[0]
-        rows = [torch.autograd.grad(y[..., i].sum(), x, create_graph=True)[0] for i in range(3)]
+        rows = [torch.autograd.grad(y[b, :, i].sum(), x, create_graph=True)[0] for i in range(3)]
         total = total + torch.stack(rows, dim=-2).pow(2).sum()
     (grad_rev,) = torch.autograd.grad(total, x)
     torch.testing.assert_close(grad_fwd, grad_rev, atol=1e-8, rtol=1e-6)

@@ -28,7 +28,16 @@ def test_exact_near_the_surface_and_ties():
     assert torch.equal(nearest_vertex(points, vertices), torch.arange(50))
     tie = torch.tensor([[0.0, 0.0, 0.0]])
     two = torch.tensor([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
-    assert int(nearest_vertex(tie, two)) == 0  # ties go to the lower index
+    assert int(knn_points(tie, two)[1]) == 0  # brute force: ties go to the lower index
+    assert int(nearest_vertex(tie, two)) in (0, 1)  # CPU k-d tree: either
+
+
+def test_nearest_vertex_on_cpu_equals_the_brute_force():
+    g = torch.Generator().manual_seed(2)
+    points, vertices = torch.randn(3, 500, 3, generator=g), torch.randn(300, 3, generator=g)
+    torch.testing.assert_close(nearest_vertex(points, vertices), knn_points(points, vertices)[1][..., 0],
+                               rtol=0, atol=0)
+    assert nearest_vertex(torch.zeros(0, 3), vertices).shape == (0,)
 
 
 def test_batched_and_empty():

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated
 
 BASE_CONF = Path(__file__).resolve().parents[2] / "confs" / "base.conf"
 TINY = [
-    "model.points.init_count=200", "model.points.max_points=800", "model.points.upsample_freq=1",
+    "model.points.init_count=200", "model.points.max_points=800", "model.points.upsample_freq=1", "model.points.settle_epochs=0",
     "model.points.init_radius=0.12", "model.geometry.hidden_layers=2", "model.geometry.width=32",
     "model.geometry.num_freqs=4", "model.deformer.hidden_layers=2", "model.deformer.width=32",
     "model.shading.hidden=[16]", "model.lr.points=1e-3", "model.lr.geometry=1e-3", "model.lr.deformer=1e-3",
@@ -94,14 +94,16 @@ def test_state_dict_round_trip_across_a_size_change(make):
 
 
 def _flame_deformer(hm):
-    """A deformer returning the head model's own bases at each point's nearest vertex."""
-    def forward(x, latent=None):
-        d = ((x[..., :, None, :] - forward.vertices) ** 2).sum(-1)
+    """A deformer returning the head model's own bases at each point's nearest vertex (piecewise
+    constant: zero tangents)."""
+    def with_tangents(x, latent=None):
+        d = ((x[..., :, None, :] - with_tangents.vertices) ** 2).sum(-1)
         index = d.argmin(-1)
         w = hm.lbs_weights[index]
-        return DeformerBases(torch.zeros_like(x), hm.exprdirs[index], hm.posedirs[index],
-                             torch.cat([torch.zeros_like(w[..., :1]), w], dim=-1))
-    return forward
+        bases = DeformerBases(torch.zeros_like(x), hm.exprdirs[index], hm.posedirs[index],
+                              torch.cat([torch.zeros_like(w[..., :1]), w], dim=-1))
+        return bases, DeformerBases(*(torch.zeros(3, *v.shape, dtype=v.dtype) for v in vars(bases).values()))
+    return with_tangents
 
 
 @pytest.mark.parametrize("shape_cancel", [False, True])
@@ -115,9 +117,9 @@ def test_points_on_the_canonical_mesh_follow_the_head_model(make, shape_cancel):
                    pose=hm.canonical_pose(cfg.head_model.canonical_jaw_opening)[None]).vertices[0]
     with torch.no_grad():
         model.points.points = torch.nn.Parameter(canonical.clone())
-    forward = _flame_deformer(hm)
-    forward.vertices = canonical
-    model.deformer.forward = forward
+    with_tangents = _flame_deformer(hm)
+    with_tangents.vertices = canonical
+    model.deformer.with_tangents = with_tangents
     model.eval()
     with torch.no_grad():
         out = model(batch)

@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -112,6 +113,27 @@ def test_end_epoch_schedule_radius_and_scheduler_survive():
     before = cloud.points.detach().clone()
     optimizer.step()
     assert not torch.equal(before, cloud.points.detach())
+
+
+def test_no_upsampling_after_the_last_upsample_epoch():
+    schedule = PointSchedule(init_count=8, init_radius=0.1, radius_factor=0.5, min_radius=0.01,
+                             prune_from_epoch=100, upsample_freq=2, last_upsample_epoch=3, max_points=1000)
+    cloud = PointCloudState(schedule)
+    counts = []
+    for epoch in range(8):
+        cloud.end_epoch(epoch, None)
+        counts.append(cloud.num_points)
+    assert counts == [8, 16, 16, 32, 32, 32, 32, 32] and cloud.radius == pytest.approx(0.025)
+
+
+def test_settle_epochs_from_the_config():
+    from pegasus.avatar.model import _point_schedule_from_config
+    from pegasus.config import load_config
+    base = Path(__file__).resolve().parents[2] / "confs" / "base.conf"
+    cfg = load_config(base, ["train.epochs=30", "model.points.settle_epochs=3"])
+    assert _point_schedule_from_config(cfg).last_upsample_epoch == 26  # upsampled after epoch 26, not 29
+    with pytest.raises(ValueError, match="settle_epochs"):
+        _point_schedule_from_config(load_config(base, ["model.points.settle_epochs=-1"]))
 
 
 def test_end_epoch_skips_pruning_everything(caplog):

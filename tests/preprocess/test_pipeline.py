@@ -232,7 +232,7 @@ def test_cli_reports_bad_input_with_exit_code_2(corrupt_video, tmp_path, caplog,
 
 # A small avatar (the training tests' sizes) on the chain's output.
 TINY_AVATAR = ["dataset.resolution=32", "model.points.init_count=200", "model.points.max_points=800",
-               "model.points.upsample_freq=1", "model.geometry.hidden_layers=2", "model.geometry.width=32",
+               "model.points.upsample_freq=1", "model.points.settle_epochs=0", "model.geometry.hidden_layers=2", "model.geometry.width=32",
                "model.deformer.hidden_layers=2", "model.deformer.width=32", "model.shading.hidden=[16]",
                "model.lr.points=1e-2", "model.lr.geometry=1e-2", "model.lr.deformer=3e-3", "model.lr.shading=1e-2",
                "train.epochs=4", "train.max_batch=2", "train.lr_milestones=[3]", "train.image_every_iters=0",

@@ -13,7 +13,7 @@ TINY_DB = ["synth_db.n_db=1", "synth_db.image_size=32", "synth_db.train_frames=6
            "synth_db.gt_frame_stride=3", "synth_db.gt_categories=[hair]", "synth_db.texture_size=128",
            "synth_db.workers=1", "synth_db.previews=false", "synth_db.contact_tile=32"]
 TINY_MODEL = ["dataset.resolution=32", "model.points.init_count=200", "model.points.max_points=800",
-              "model.points.upsample_freq=1", "model.geometry.hidden_layers=2", "model.geometry.width=32",
+              "model.points.upsample_freq=1", "model.points.settle_epochs=0", "model.geometry.hidden_layers=2", "model.geometry.width=32",
               "model.deformer.hidden_layers=2", "model.deformer.width=32", "model.shading.hidden=[16]",
               "model.lr.points=1e-2", "model.lr.geometry=1e-2", "model.lr.deformer=3e-3",
               "model.lr.shading=1e-2", "train.epochs=2", "train.max_batch=2", "train.lr_milestones=[1]", "train.log_every_iters=1",

@@ -13,7 +13,7 @@ from .deformer import (
     FlameState,
     deform_normals,
     deform_points,
-    deform_with_jacobian,
+    deform_points_with_jacobian,
     flame_state,
 )
 from .encoding import PositionalEncoding
@@ -25,6 +25,6 @@ from .points import PointCloudState, PointSchedule, gather_parameter_rows
 __all__ = [
     "AvatarOutput", "AvatarSettings", "DeformerBases", "FlameDeformer", "FlameState", "GeometryField",
     "LossSettings", "PointAvatar", "PointCloudState", "PointSchedule", "PositionalEncoding", "ShadingField",
-    "deform_normals", "deform_points", "deform_with_jacobian", "flame_state", "gather_parameter_rows",
+    "deform_normals", "deform_points", "deform_points_with_jacobian", "flame_state", "gather_parameter_rows",
     "knn_points", "nearest_vertex", "shade",
 ]

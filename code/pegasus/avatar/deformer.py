@@ -18,6 +18,14 @@ zero shape under shape cancel).
 
 Everything here is a pure function of tensors except the two MLP modules. Leading axes:
 P = point batch (1, or B when each frame has its own latent code), B = frames.
+
+The Jacobian ``∂x_d/∂x`` (for deformed normals) is propagated alongside the values in
+forward mode, written out: the MLP carries the derivatives of its outputs along the three
+input axes (:meth:`SoftplusMLP.with_tangents`), and :func:`deform_points_with_jacobian`
+applies the chain rule through the blends, the 3×3 inverse and the skinning. The result is
+exact (tested against :func:`jacobian_by_forward_ad`, ``torch.func``'s forward-mode AD, and
+finite differences), an ordinary autograd graph, and ~1.4× faster than the vmapped
+``jvp`` for forward + backward on CPU (``bench/bm_deformer.py``).
 """
 from __future__ import annotations
 
@@ -45,7 +53,8 @@ __all__ = [
     "batched_matmul",
     "blend_transforms",
     "deform_points",
-    "deform_with_jacobian",
+    "deform_points_with_jacobian",
+    "jacobian_by_forward_ad",
     "deform_normals",
 ]
 
@@ -119,6 +128,28 @@ class SoftplusMLP(nn.Module):
             x = F.softplus(layer(x), beta=SOFTPLUS_BETA)
         return self.out(x)
 
+    def with_tangents(self, x: torch.Tensor, num_axes: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+        """Outputs and their derivatives along the first ``num_axes`` input features.
+
+        Args:
+            x: (..., in_dim) inputs.
+
+        Returns:
+            out (..., out_dim) and tangents (num_axes, ..., out_dim) with
+            ``tangents[k] = ∂out/∂x[..., k]`` (forward mode, differentiable by autograd).
+        """
+        h, dh = x, None
+        for layer in self.hidden:
+            z = layer(h)
+            # d softplus_β(z)/dz = sigmoid(β z); the first layer's tangent is a weight column
+            dz = (layer.weight[:, :num_axes].t().reshape(num_axes, *([1] * (z.ndim - 1)), -1)
+                  if dh is None else dh @ layer.weight.t())
+            h, dh = F.softplus(z, beta=SOFTPLUS_BETA), torch.sigmoid(SOFTPLUS_BETA * z) * dz
+        out = self.out(h)
+        if dh is None:
+            return out, self.out.weight[:, :num_axes].t().reshape(num_axes, *([1] * (out.ndim - 1)), -1)
+        return out, dh @ self.out.weight.t()
+
 
 class FlameDeformer(nn.Module):
     """Canonical point (no encoding) [+ latent] → per-point :class:`DeformerBases`.
@@ -145,12 +176,40 @@ class FlameDeformer(nn.Module):
 
     def forward(self, x: torch.Tensor, latent: torch.Tensor | None = None) -> DeformerBases:
         """x (P, N, 3); latent None, (Z,) or (P, Z)."""
+        return self._bases(self.mlp(broadcast_latent(self._check_latent(x, latent), latent)))
+
+    def with_tangents(self, x: torch.Tensor, latent: torch.Tensor | None = None
+                      ) -> tuple[DeformerBases, DeformerBases]:
+        """Bases and their derivatives along the three coordinate axes of ``x``.
+
+        Returns:
+            bases (P, N, ...) and tangents, each field (3, P, N, ...) = ∂field/∂x_k (the
+            skinning weights' through the softmax).
+        """
+        out, d_out = self.mlp.with_tangents(broadcast_latent(self._check_latent(x, latent), latent))
+        bases = self._bases(out)
+        d_out = d_out.expand(3, *out.shape)
+        d_offset, d_expr, d_pose, d_logits = d_out.split(self.sizes, dim=-1)
+        lead = d_out.shape[:-1]
+        w = bases.weights
+        d_logits = self.temperature * d_logits
+        tangents = DeformerBases(
+            offset=d_offset,
+            expr_basis=d_expr.reshape(*lead, 3, self.n_expr),
+            pose_basis=d_pose.reshape(*lead, 3, POSE_FEATURE_DIM),
+            weights=w * (d_logits - (w * d_logits).sum(-1, keepdim=True)),
+        )
+        return bases, tangents
+
+    def _check_latent(self, x: torch.Tensor, latent: torch.Tensor | None) -> torch.Tensor:
         if (latent is None) != (self.latent_dim == 0):
             raise ValueError(f"FlameDeformer: latent_dim is {self.latent_dim}, got latent "
                              f"{None if latent is None else tuple(latent.shape)}")
-        out = self.mlp(broadcast_latent(x, latent))
+        return x
+
+    def _bases(self, out: torch.Tensor) -> DeformerBases:
         offset, expr, pose, logits = out.split(self.sizes, dim=-1)
-        lead = x.shape[:-1]
+        lead = out.shape[:-1]
         return DeformerBases(
             offset=offset,
             expr_basis=expr.reshape(*lead, 3, self.n_expr),
@@ -223,6 +282,58 @@ def _inverse_3x3(m: torch.Tensor) -> torch.Tensor:
     return co / det[..., None, None]
 
 
+def _fold(tangent: torch.Tensor) -> torch.Tensor:
+    """(3, Q, N, ...) → (Q, 3·N, ...): the tangent axis joins the point axis, so per-point
+    linear maps (blends, batched products) apply to tangents unchanged."""
+    return tangent.transpose(0, 1).reshape(tangent.shape[1], -1, *tangent.shape[3:])
+
+
+def _unfold(folded: torch.Tensor) -> torch.Tensor:
+    """(Q, 3·N, ...) → (3, Q, N, ...), the inverse of :func:`_fold`."""
+    return folded.reshape(folded.shape[0], 3, -1, *folded.shape[2:]).transpose(0, 1)
+
+
+def _matvec(matrix: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+    """(..., 3, 3) · (..., 3) → (..., 3), written elementwise (broadcasting)."""
+    return (matrix * vector[..., None, :]).sum(-1)
+
+
+def _deform(x, bases, frame, canonical, identity_offset, tangents):
+    """Shared body of :func:`deform_points` and :func:`deform_points_with_jacobian`."""
+    x_o = x + bases.offset
+    if canonical.translation is not None:
+        x_o = x_o - canonical.translation[:, None]
+    t_can = blend_transforms(bases.weights, canonical.transforms)
+    m_inv = _inverse_3x3(t_can[..., :3])
+    x_u = _matvec(m_inv, x_o - t_can[..., 3])
+    d_expression = frame.expression - canonical.expression  # (B, E)
+    d_pose_feature = frame.pose_feature - canonical.pose_feature  # (B, 36)
+    v = x_u + _apply_blend(d_expression, bases.expr_basis) + _apply_blend(d_pose_feature, bases.pose_basis)
+    if identity_offset is not None:
+        v = v + identity_offset
+    t_frame = blend_transforms(bases.weights, frame.transforms)
+    out = _matvec(t_frame[..., :3], v) + t_frame[..., 3]
+    if frame.translation is not None:
+        out = out + frame.translation[:, None]
+    batch = frame.transforms.shape[0]
+    out = out.expand(batch, *out.shape[1:])
+    if tangents is None:
+        return out, None
+    # forward-mode chain rule, tangent axis k first: ∂/∂x_k of every quantity above
+    eye = torch.eye(3, dtype=x.dtype, device=x.device)[:, None, None, :]
+    d_weights = _fold(tangents.weights)
+    d_t_can = _unfold(blend_transforms(d_weights, canonical.transforms))
+    d_x_o = eye + tangents.offset
+    # x_u = M⁻¹ (x_o − t): dx_u = M⁻¹ (dx_o − dt − dM x_u)
+    d_x_u = _matvec(m_inv, d_x_o - d_t_can[..., 3] - _matvec(d_t_can[..., :3], x_u))
+    d_v = (d_x_u + _unfold(_apply_blend(d_expression, _fold(tangents.expr_basis)))
+           + _unfold(_apply_blend(d_pose_feature, _fold(tangents.pose_basis))))
+    d_t_frame = _unfold(blend_transforms(d_weights, frame.transforms))
+    d_out = _matvec(d_t_frame[..., :3], v) + d_t_frame[..., 3] + _matvec(t_frame[..., :3], d_v)
+    jacobian = d_out.permute(1, 2, 3, 0)  # J[..., i, k] = ∂y_i/∂x_k
+    return out, jacobian.expand(batch, *jacobian.shape[1:])
+
+
 def deform_points(
     x: torch.Tensor,
     bases: DeformerBases,
@@ -237,55 +348,55 @@ def deform_points(
         bases: per-point bases (P, N, ...).
         frame: state of the B frames; its translation is added to every point.
         canonical: canonical state, Bs = 1 or B.
-        identity_offset: optional (P or B, N, 3) ``S(v*)·β`` (generic canonical space).
+        identity_offset: optional (P or B, N, 3) ``S(v*)·β`` (generic canonical space); v*
+            is piecewise constant, so it adds nothing to the Jacobian.
 
     Returns:
         (B, N, 3) deformed points (scaled head units, world = head-model space).
     """
-    x_o = x + bases.offset
-    if canonical.translation is not None:
-        x_o = x_o - canonical.translation[:, None]
-    t_can = blend_transforms(bases.weights, canonical.transforms)
-    x_u = (_inverse_3x3(t_can[..., :3]) * (x_o - t_can[..., 3])[..., None, :]).sum(-1)
-    x_rest = (x_u - _apply_blend(canonical.expression, bases.expr_basis)
-              - _apply_blend(canonical.pose_feature, bases.pose_basis))
-    v = (x_rest + _apply_blend(frame.expression, bases.expr_basis)
-         + _apply_blend(frame.pose_feature, bases.pose_basis))
-    if identity_offset is not None:
-        v = v + identity_offset
-    t_frame = blend_transforms(bases.weights, frame.transforms)
-    out = _affine_apply(t_frame, v)
-    if frame.translation is not None:
-        out = out + frame.translation[:, None]
-    batch = frame.transforms.shape[0]
-    return out.expand(batch, *out.shape[1:]) if out.shape[0] != batch else out
+    return _deform(x, bases, frame, canonical, identity_offset, None)[0]
 
 
-def deform_with_jacobian(
-    fn: Callable[[torch.Tensor], tuple[torch.Tensor, object]], x: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, object]:
-    """Evaluates ``fn`` and its per-point Jacobian exactly, by forward-mode AD.
+def deform_points_with_jacobian(
+    x: torch.Tensor,
+    bases: DeformerBases,
+    tangents: DeformerBases,
+    frame: FlameState,
+    canonical: FlameState,
+    identity_offset: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`deform_points` and its exact per-point Jacobian.
 
     Args:
-        fn: maps (P, N, 3) points to ((B, N, 3) outputs, aux) where output point n depends
-            only on input point n (true of the deformation: MLPs act per point).
+        tangents: derivatives of the bases along the coordinate axes of ``x``, each field
+            (3, P, N, ...) (:meth:`FlameDeformer.with_tangents`); the other arguments as in
+            :func:`deform_points`.
+
+    Returns:
+        deformed points (B, N, 3) and Jacobians (B, N, 3, 3) with ``J[..., i, k] = ∂y_i/∂x_k``;
+        both differentiable by autograd w.r.t. ``x``, the bases and the tangents.
+    """
+    return _deform(x, bases, frame, canonical, identity_offset, tangents)
+
+
+def jacobian_by_forward_ad(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference for :func:`deform_points_with_jacobian`: any per-point map and its Jacobian
+    by ``torch.func`` (three vmapped Jacobian-vector products).
+
+    Args:
+        fn: (P, N, 3) → (B, N, 3), output point n depending on input point n only.
         x: (P, N, 3).
 
     Returns:
-        outputs (B, N, 3), Jacobians (B, N, 3, 3) with ``J[..., i, k] = ∂y_i / ∂x_k``, and
-        aux. Three Jacobian-vector products (one per input axis, all points at once,
-        vectorised with ``torch.func.vmap``); the outputs, the Jacobians and aux stay
-        differentiable by ordinary autograd w.r.t. ``x`` and every captured parameter.
+        fn(x) (B, N, 3) and its Jacobians (B, N, 3, 3), ``J[..., i, k] = ∂y_i/∂x_k``, both
+        differentiable by autograd (used by the tests and ``bench/bm_deformer.py``).
     """
     x = x.contiguous()  # forward-mode AD cannot attach tangents to overlapping (expanded) memory
-    eye = torch.eye(3, dtype=x.dtype, device=x.device)
-    tangents = eye[:, None, None, :].expand(3, *x.shape)
-
-    def column(tangent):
-        return torch.func.jvp(fn, (x,), (tangent,), has_aux=True)
-
-    y, dy, aux = torch.func.vmap(column, out_dims=(None, 0, None))(tangents)
-    return y, torch.stack(dy.unbind(0), dim=-1), aux
+    tangents = torch.eye(3, dtype=x.dtype, device=x.device)[:, None, None, :].expand(3, *x.shape)
+    y, columns = torch.func.vmap(lambda t: torch.func.jvp(fn, (x,), (t,)), out_dims=(None, 0))(tangents)
+    return y, torch.stack(columns.unbind(0), dim=-1)
 
 
 def deform_normals(canonical_normals: torch.Tensor, jacobian: torch.Tensor) -> torch.Tensor:

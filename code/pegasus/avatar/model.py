@@ -8,8 +8,8 @@ One ``forward`` renders every frame of a batch:
 3. the deformer gives per-point bases; each point's nearest canonical head-model vertex v*
    gives the prior targets (and ``S(v*)·β`` in the generic canonical space); the points
    are deformed into every frame with the head model's transforms
-   (:func:`pegasus.avatar.deformer.deform_points`), and the Jacobian of that map gives the
-   deformed normals ``normalise(n_cᵀ J⁻¹)``;
+   (:func:`pegasus.avatar.deformer.deform_points_with_jacobian`), and the Jacobian of that
+   map, carried along in forward mode, gives the deformed normals ``normalise(n_cᵀ J⁻¹)``;
 4. the shading field turns deformed normals into shading; colour = clamp(2·shading·albedo);
 5. :func:`pegasus.render.points.render_points` composites colour, camera-space normals,
    albedo, shading and segmentation on a white background (normals and segmentation on 0).
@@ -35,8 +35,7 @@ from .deformer import (
     FlameDeformer,
     FlameState,
     deform_normals,
-    deform_points,
-    deform_with_jacobian,
+    deform_points_with_jacobian,
     flame_state,
 )
 from .fields import GeometryField, ShadingField, shade
@@ -134,12 +133,15 @@ class LossSettings:
 
 
 def _point_schedule_from_config(cfg) -> PointSchedule:
-    """``model.points`` (+ ``experiment.seed``) → :class:`PointSchedule`."""
+    """``model.points`` (+ ``train.epochs``, ``experiment.seed``) → :class:`PointSchedule`."""
     p = cfg.model.points
+    if p.settle_epochs < 0:
+        raise ValueError(f"model.points.settle_epochs must be ≥ 0, got {p.settle_epochs}")
     return PointSchedule(
         init_count=p.init_count, init_sphere_radius=p.init_sphere_radius, init_radius=p.init_radius,
         radius_factor=p.radius_factor, min_radius=p.min_radius, prune_min_radius=p.prune_min_radius,
-        prune_from_epoch=p.prune_from_epoch, upsample_freq=p.upsample_freq, max_points=p.max_points,
+        prune_from_epoch=p.prune_from_epoch, upsample_freq=p.upsample_freq,
+        last_upsample_epoch=cfg.train.epochs - 1 - p.settle_epochs, max_points=p.max_points,
         seed=cfg.experiment.seed,
     )
 
@@ -367,24 +369,18 @@ class PointAvatar(nn.Module):
         canonical_vertices = canonical.vertices[0]
         vertex_identity = (torch.einsum("vcs,bs->bvc", hm.shapedirs, shape)  # (B, V, 3)
                            if self.settings.shape_cancel else None)
-
-        def deform(points: torch.Tensor):
-            bases = self.deformer(points, latent)
-            index = nearest_vertex((points + bases.offset).detach(), canonical_vertices)
-            identity = None
-            if vertex_identity is not None:  # S(v*)·β = (S·β)[v*]
-                identity = (vertex_identity[:, index[0]] if p == 1
-                            else vertex_identity[torch.arange(p, device=index.device)[:, None], index])
-            deformed = deform_points(points, bases, frame, canonical, identity)
-            return deformed, {"index": index, **vars(bases)}
-
-        deformed, jacobian, aux = deform_with_jacobian(deform, x_c)
-        bases = DeformerBases(aux["offset"], aux["expr_basis"], aux["pose_basis"], aux["weights"])
+        bases, tangents = self.deformer.with_tangents(x_c, latent)
+        index = nearest_vertex((x_c + bases.offset).detach(), canonical_vertices)
+        identity = None
+        if vertex_identity is not None:  # S(v*)·β = (S·β)[v*]
+            identity = (vertex_identity[:, index[0]] if p == 1
+                        else vertex_identity[torch.arange(p, device=index.device)[:, None], index])
+        deformed, jacobian = deform_points_with_jacobian(x_c, bases, tangents, frame, canonical, identity)
         if not self.settings.normal_jacobian_grad:
             jacobian = jacobian.detach()
         normals = deform_normals(sdf_gradient, jacobian)
         shading = self.shading(normals, latent)
-        return _PointState(x_c, geo.sdf, sdf_gradient, geo.albedo, geo.segmentation, bases, aux["index"],
+        return _PointState(x_c, geo.sdf, sdf_gradient, geo.albedo, geo.segmentation, bases, index,
                            deformed, normals, shading, latent)
 
     # ------------------------------------------------------------------ forward

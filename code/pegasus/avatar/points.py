@@ -7,9 +7,9 @@ the state then
 
 1. prunes the invisible points (from ``prune_from_epoch`` on, while the radius is at least
    ``prune_min_radius``), and
-2. every ``upsample_freq`` epochs duplicates every point with a uniform jitter of ±r/2
-   per axis (filling up to ``max_points`` when doubling would exceed it) and shrinks the
-   radius by ``radius_factor`` (not below ``min_radius``).
+2. every ``upsample_freq`` epochs, up to ``last_upsample_epoch``, duplicates every point
+   with a uniform jitter of ±r/2 per axis (filling up to ``max_points`` when doubling would
+   exceed it) and shrinks the radius by ``radius_factor`` (not below ``min_radius``).
 
 The optimizer is edited in place, as gsplat's strategies do: the new point tensor replaces
 the old one inside its existing param group and Adam's per-row moments are gathered with
@@ -111,6 +111,9 @@ class PointSchedule:
         prune_min_radius: prune only while the radius is ≥ this (PointAvatar 0.006).
         prune_from_epoch: first epoch (0-based) whose end prunes (1 = not after the first).
         upsample_freq: upsample at the end of epochs e with (e + 1) % upsample_freq == 0.
+        last_upsample_epoch: no upsampling after this epoch (None: no limit), so that the
+            last duplicated points get epochs to settle (an upsampling one epoch before the
+            end leaves jittered, barely trained copies in the result).
         max_points: cap on the number of points.
         seed: base seed of the jitter.
     """
@@ -123,6 +126,7 @@ class PointSchedule:
     prune_min_radius: float = 0.006
     prune_from_epoch: int = 1
     upsample_freq: int = 5
+    last_upsample_epoch: int | None = None
     max_points: int = 409_600
     seed: int = 0
 
@@ -217,7 +221,8 @@ class PointCloudState(nn.Module):
                 if removed:
                     log.info("epoch %d: pruned %d invisible points → %d", epoch, removed, self.num_points)
                     changed = True
-        if (epoch + 1) % s.upsample_freq == 0:
+        if (epoch + 1) % s.upsample_freq == 0 and (s.last_upsample_epoch is None
+                                                   or epoch <= s.last_upsample_epoch):
             added = self.upsample(epoch, optimizer)
             if added:
                 self.radius = max(self.radius * s.radius_factor, s.min_radius)

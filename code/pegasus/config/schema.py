@@ -192,6 +192,8 @@ SCHEMA: dict[str, Key] = {
     "model.points.prune_from_epoch": Key(int, "first epoch (0-based) after which invisible points are pruned"),
     "model.points.upsample_freq": Key(int, "duplicate the points after every n-th epoch (PointAvatar 5, "
                                       "PEGASUS 2)"),
+    "model.points.settle_epochs": Key(int, "no upsampling in the last n epochs: the last duplicated points "
+                                      "get n epochs to settle (3)"),
     "model.points.max_points": Key(int, "cap on the number of points (PointAvatar 409600, PEGASUS 174000)"),
     "model.geometry.hidden_layers": Key(int, "hidden layers of the SDF/albedo MLP (PointAvatar 8 + output)"),
     "model.geometry.width": Key(int, "width of the SDF/albedo MLP (PointAvatar 256, PEGASUS 512)"),
