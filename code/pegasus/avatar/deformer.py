@@ -176,7 +176,8 @@ class FlameDeformer(nn.Module):
 
     def forward(self, x: torch.Tensor, latent: torch.Tensor | None = None) -> DeformerBases:
         """x (P, N, 3); latent None, (Z,) or (P, Z)."""
-        return self._bases(self.mlp(broadcast_latent(self._check_latent(x, latent), latent)))
+        self._check_latent(latent)
+        return self._bases(self.mlp(broadcast_latent(x, latent)))
 
     def with_tangents(self, x: torch.Tensor, latent: torch.Tensor | None = None
                       ) -> tuple[DeformerBases, DeformerBases]:
@@ -186,7 +187,8 @@ class FlameDeformer(nn.Module):
             bases (P, N, ...) and tangents, each field (3, P, N, ...) = ∂field/∂x_k (the
             skinning weights' through the softmax).
         """
-        out, d_out = self.mlp.with_tangents(broadcast_latent(self._check_latent(x, latent), latent))
+        self._check_latent(latent)
+        out, d_out = self.mlp.with_tangents(broadcast_latent(x, latent))
         bases = self._bases(out)
         d_out = d_out.expand(3, *out.shape)
         d_offset, d_expr, d_pose, d_logits = d_out.split(self.sizes, dim=-1)
@@ -201,11 +203,10 @@ class FlameDeformer(nn.Module):
         )
         return bases, tangents
 
-    def _check_latent(self, x: torch.Tensor, latent: torch.Tensor | None) -> torch.Tensor:
+    def _check_latent(self, latent: torch.Tensor | None) -> None:
         if (latent is None) != (self.latent_dim == 0):
             raise ValueError(f"FlameDeformer: latent_dim is {self.latent_dim}, got latent "
                              f"{None if latent is None else tuple(latent.shape)}")
-        return x
 
     def _bases(self, out: torch.Tensor) -> DeformerBases:
         offset, expr, pose, logits = out.split(self.sizes, dim=-1)
