@@ -49,7 +49,7 @@ MOTION_FRAMES = 100
 def make_video(cfg, head_model, frames: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Known parameters and their (T, 70, 2) pixel landmarks: the first T frames of a motion
     of at least MOTION_FRAMES frames (the database scales each motion to its full range)."""
-    synth = SynthDbSettings.from_config(cfg)
+    synth = cfg.synth_db
     motion = sample_motion(synth, "bench", "train", max(frames, MOTION_FRAMES), head_model.extras["expr_names"],
                            head_model.n_expr)
     intrinsics, world_mats = video_cameras(synth, motion)
@@ -106,7 +106,7 @@ def main() -> None:
     base = load_config(CONF, [f"synth_db.image_size={SIZE}"])
     cfg = base.with_overrides([f"preprocess.tracking.focal={base.synth_db.focal}", *args.overrides])
     head_model = head_model_from_config(cfg)
-    settings = TrackingSettings.from_config(cfg)
+    settings = cfg.preprocess.tracking
     truth = make_video(cfg, head_model, frames)
     noisy = truth["landmarks"] + args.noise * np.random.default_rng(1).normal(size=truth["landmarks"].shape)
     print(f"{datetime.date.today()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "

@@ -6,6 +6,7 @@ import pytest
 import torch
 from scipy.spatial import ConvexHull
 
+from pegasus.data.batch import NO_ROW, FrameBatch
 from pegasus.geometry.camera import cameras_from_imavatar
 from pegasus.headmodel.flame_file import HeadModelData
 from pegasus.headmodel.model import HeadModel
@@ -62,20 +63,42 @@ def random_flame_params(head_model: HeadModel, batch: int, generator: torch.Gene
     return shape.contiguous(), expression, pose
 
 
-def build_batch(head_model: HeadModel, batch: int = 2, image_size: int = 32, seed: int = 0) -> dict:
-    """A batch in the dataset's format, rendered from the head model's coloured vertices."""
+VERTEX_LABELS = (17, 1, 12)
+"""Label ids of the test head's vertices: hair above y = 0.15, lips below y = −0.25 at the front, skin."""
+
+
+def vertex_labels(head_model: HeadModel) -> torch.Tensor:
+    """(V,) int64 label ids of the template's vertices (three regions, see VERTEX_LABELS)."""
+    v = head_model.v_template
+    hair, skin, lips = VERTEX_LABELS
+    labels = torch.full((v.shape[0],), skin, dtype=torch.int64)
+    labels[v[:, 1] > 0.15] = hair
+    labels[(v[:, 1] < -0.25) & (v[:, 2] > 0)] = lips
+    return labels
+
+
+def build_batch(head_model: HeadModel, batch: int = 2, image_size: int = 32, seed: int = 0) -> FrameBatch:
+    """A batch in the dataset's format, rendered from the head model's coloured and labelled
+    vertices (one person, one video, frames 0…B−1, no refinement rows)."""
     generator = torch.Generator().manual_seed(seed)
     shape, expression, pose = random_flame_params(head_model, batch, generator, scale=0.5)
     cameras = build_cameras(batch, image_size)
+    labels = vertex_labels(head_model)
     with torch.no_grad():
         vertices = head_model(shape=shape, expression=expression, pose=pose).vertices
-        colours = (0.5 + 0.4 * torch.sin(3.0 * head_model.v_template)).expand(batch, -1, -1)
-        rendering = render_points(vertices, colours.contiguous(), cameras, radius=0.15, background=1.0)
-    return {
-        "rgb": rendering.features, "mask": rendering.alpha, "cameras": cameras,
-        "expression": expression, "pose": pose, "shape": shape,
-        "frame_index": torch.arange(batch, dtype=torch.int64),
-    }
+        colours = 0.5 + 0.4 * torch.sin(3.0 * head_model.v_template)
+        one_hot = torch.nn.functional.one_hot(labels, 19).float()
+        features = torch.cat([colours, one_hot], dim=-1).expand(batch, -1, -1).contiguous()
+        rendering = render_points(vertices, features, cameras, radius=0.15, background=1.0)
+    semantic = rendering.features[..., 3:].argmax(-1)
+    semantic[rendering.alpha < 0.5] = 0
+    index = torch.arange(batch, dtype=torch.int64)
+    return FrameBatch(
+        cameras=cameras, expression=expression, pose=pose, shape=shape, video_id=torch.zeros_like(index),
+        subject_id=torch.zeros_like(index), frame_index=index, refine_row=torch.full_like(index, NO_ROW),
+        frame_name=tuple(str(i + 1) for i in range(batch)), video=("person/video",) * batch,
+        rgb=rendering.features[..., :3], mask=rendering.alpha, semantic=semantic,
+    )
 
 
 @pytest.fixture

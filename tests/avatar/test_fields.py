@@ -18,7 +18,7 @@ def test_geometric_init_is_a_sphere_of_radius_0_6():
     radial = torch.nn.functional.normalize(x, dim=-1)
     assert torch.nn.functional.cosine_similarity(gradient, radial, dim=-1).mean() > 0.9
     torch.testing.assert_close(out.albedo, torch.full_like(out.albedo, 0.5), atol=0.02, rtol=0)
-    assert out.segmentation is None
+    assert out.part is None and out.semantic is None
 
 
 def test_gradient_is_differentiable_in_training_and_detached_otherwise():
@@ -34,14 +34,15 @@ def test_gradient_is_differentiable_in_training_and_detached_otherwise():
 
 def test_latent_inputs_start_muted_and_latent_dim_zero_is_unchanged():
     torch.manual_seed(1)
-    plain = GeometryField(hidden_layers=2, width=16, num_freqs=2, segmentation=True)
+    plain = GeometryField(hidden_layers=2, width=16, num_freqs=2, part_logit=True, semantic_classes=4)
     torch.manual_seed(1)
-    conditioned = GeometryField(hidden_layers=2, width=16, num_freqs=2, segmentation=True, latent_dim=5)
+    conditioned = GeometryField(hidden_layers=2, width=16, num_freqs=2, part_logit=True, semantic_classes=4,
+                                latent_dim=5)
     x = torch.randn(2, 7, 3)
     z1, z2 = torch.randn(2, 5), torch.randn(5)
     a, b = conditioned(x, z1), conditioned(x, z2)
     torch.testing.assert_close(a.sdf, b.sdf)  # latent columns start at zero
-    assert a.segmentation.shape == (2, 7)
+    assert a.part.shape == (2, 7) and a.semantic.shape == (2, 7, 4)
     with torch.no_grad():  # once trained, the latent matters
         conditioned.layers[0].weight_v[:, -5:].normal_()
     assert not torch.allclose(conditioned(x, z1).sdf, conditioned(x, z2).sdf)

@@ -12,7 +12,14 @@ def test_image_terms_by_hand():
     assert float(L.mask_l1(torch.tensor([[[0.5, 1.0]]]), torch.tensor([[[1.0, 1.0]]]))) == pytest.approx(0.25)
     p = torch.tensor([[[0.8, 0.2]]])
     expected = -(torch.log(torch.tensor(0.8)) + torch.log(torch.tensor(0.8))) / 2
-    assert float(L.segmentation_bce(p, torch.tensor([[[1.0, 0.0]]]))) == pytest.approx(float(expected))
+    assert float(L.part_bce(p, torch.tensor([[[1.0, 0.0]]]))) == pytest.approx(float(expected))
+
+
+def test_semantic_cross_entropy_by_hand():
+    probabilities = torch.tensor([[[[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]]])  # (1, 1, 2, 3)
+    classes = torch.tensor([[[0, 2]]])
+    expected = -(torch.log(torch.tensor(0.7)) + torch.log(torch.tensor(0.8))) / 2
+    assert float(L.semantic_cross_entropy(probabilities, classes)) == pytest.approx(float(expected))
 
 
 def test_geometry_terms_by_hand():

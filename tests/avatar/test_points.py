@@ -1,15 +1,22 @@
-import math
-from pathlib import Path
+import dataclasses
 
 import pytest
 import torch
 
-from pegasus.avatar.points import PointCloudState, PointSchedule, fibonacci_sphere, gather_parameter_rows
+from pegasus.avatar.points import PointCloudState, fibonacci_sphere, gather_parameter_rows
 
 
-def _trained_state(schedule: PointSchedule, lr: float = 0.1):
+@pytest.fixture
+def schedule(settings):
+    """``schedule(**fields)``: (model.points of base.conf with fields replaced, last upsample epoch, seed)."""
+    def make(seed: int = 0, last_upsample_epoch: int | None = None, **fields):
+        return dataclasses.replace(settings("model").points, **fields), last_upsample_epoch, seed
+    return make
+
+
+def _trained_state(schedule, lr: float = 0.1):
     """A cloud with an Adam optimizer, a MultiStepLR scheduler and one step of moments."""
-    cloud = PointCloudState(schedule)
+    cloud = PointCloudState(*schedule)
     other = torch.nn.Parameter(torch.randn(4))
     optimizer = torch.optim.Adam([{"name": "points", "params": [cloud.points], "lr": lr},
                                   {"name": "other", "params": [other], "lr": lr}])
@@ -21,16 +28,16 @@ def _trained_state(schedule: PointSchedule, lr: float = 0.1):
     return cloud, optimizer, scheduler
 
 
-def test_initial_cloud_is_on_the_sphere():
-    cloud = PointCloudState(PointSchedule(init_count=400, init_sphere_radius=0.5, init_radius=0.169))
+def test_initial_cloud_is_on_the_sphere(schedule):
+    cloud = PointCloudState(*schedule(init_count=400, init_sphere_radius=0.5, init_radius=0.169))
     assert cloud.points.shape == (400, 3)
     torch.testing.assert_close(cloud.points.norm(dim=-1), torch.full((400,), 0.5))
     assert cloud.radius == pytest.approx(0.169)
     assert fibonacci_sphere(10, 1.0).mean(0).abs().max() < 0.1  # spread evenly
 
 
-def test_prune_keeps_rows_and_their_adam_state():
-    cloud, optimizer, _ = _trained_state(PointSchedule(init_count=8, max_points=64))
+def test_prune_keeps_rows_and_their_adam_state(schedule):
+    cloud, optimizer, _ = _trained_state(schedule(init_count=8, max_points=64))
     old_points = cloud.points.detach().clone()
     old_state = {k: v.clone() for k, v in optimizer.state[cloud.points].items()}
     keep = torch.tensor([True, False, True, True, False, False, True, True])
@@ -45,8 +52,8 @@ def test_prune_keeps_rows_and_their_adam_state():
     assert len(optimizer.state) == 2  # the old tensor's state is gone
 
 
-def test_upsample_duplicates_with_jitter_and_state():
-    schedule = PointSchedule(init_count=8, max_points=64, init_radius=0.2, seed=3)
+def test_upsample_duplicates_with_jitter_and_state(schedule):
+    schedule = schedule(init_count=8, max_points=64, init_radius=0.2, seed=3)
     cloud, optimizer, _ = _trained_state(schedule)
     old_points = cloud.points.detach().clone()
     old_avg = optimizer.state[cloud.points]["exp_avg"].clone()
@@ -66,8 +73,8 @@ def test_upsample_duplicates_with_jitter_and_state():
     assert not torch.allclose(other.points.detach(), new)
 
 
-def test_upsample_fills_up_to_the_cap():
-    cloud, optimizer, _ = _trained_state(PointSchedule(init_count=10, max_points=15, seed=1))
+def test_upsample_fills_up_to_the_cap(schedule):
+    cloud, optimizer, _ = _trained_state(schedule(init_count=10, max_points=15, seed=1))
     old = cloud.points.detach().clone()
     old_avg = optimizer.state[cloud.points]["exp_avg"].clone()
     assert cloud.upsample(epoch=0, optimizer=optimizer) == 5
@@ -81,9 +88,9 @@ def test_upsample_fills_up_to_the_cap():
     assert cloud.upsample(epoch=1, optimizer=optimizer) == 0  # at the cap
 
 
-def test_end_epoch_schedule_radius_and_scheduler_survive():
-    schedule = PointSchedule(init_count=16, init_radius=0.1, radius_factor=0.5, min_radius=0.03,
-                             prune_min_radius=0.04, prune_from_epoch=1, upsample_freq=2, max_points=100)
+def test_end_epoch_schedule_radius_and_scheduler_survive(schedule):
+    schedule = schedule(init_count=16, init_radius=0.1, radius_factor=0.5, min_radius=0.03, prune_min_radius=0.04,
+                        prune_from_epoch=1, upsample_freq=2, max_points=100)
     cloud, optimizer, scheduler = _trained_state(schedule, lr=1.0)
     visible = torch.ones(16, dtype=torch.bool)
     visible[:4] = False
@@ -115,10 +122,9 @@ def test_end_epoch_schedule_radius_and_scheduler_survive():
     assert not torch.equal(before, cloud.points.detach())
 
 
-def test_no_upsampling_after_the_last_upsample_epoch():
-    schedule = PointSchedule(init_count=8, init_radius=0.1, radius_factor=0.5, min_radius=0.01,
-                             prune_from_epoch=100, upsample_freq=2, last_upsample_epoch=3, max_points=1000)
-    cloud = PointCloudState(schedule)
+def test_no_upsampling_after_the_last_upsample_epoch(schedule):
+    cloud = PointCloudState(*schedule(init_count=8, init_radius=0.1, radius_factor=0.5, min_radius=0.01,
+                                      prune_from_epoch=100, upsample_freq=2, last_upsample_epoch=3, max_points=1000))
     counts = []
     for epoch in range(8):
         cloud.end_epoch(epoch, None)
@@ -126,27 +132,24 @@ def test_no_upsampling_after_the_last_upsample_epoch():
     assert counts == [8, 16, 16, 32, 32, 32, 32, 32] and cloud.radius == pytest.approx(0.025)
 
 
-def test_settle_epochs_from_the_config():
-    from pegasus.avatar.model import _point_schedule_from_config
-    from pegasus.config import load_config
-    base = Path(__file__).resolve().parents[2] / "confs" / "base.conf"
-    cfg = load_config(base, ["train.epochs=30", "model.points.settle_epochs=3"])
-    assert _point_schedule_from_config(cfg).last_upsample_epoch == 26  # upsampled after epoch 26, not 29
-    with pytest.raises(ValueError, match="settle_epochs"):
-        _point_schedule_from_config(load_config(base, ["model.points.settle_epochs=-1"]))
+def test_settle_epochs_from_the_config(tiny_train_config):
+    from pegasus.train.build import new_avatar
+
+    model, _ = new_avatar(tiny_train_config("train.epochs=30", "model.points.settle_epochs=3"), torch.device("cpu"))
+    assert model.points.last_upsample_epoch == 26  # upsampled after epoch 26, not 29
 
 
-def test_end_epoch_skips_pruning_everything(caplog):
-    cloud = PointCloudState(PointSchedule(init_count=8, upsample_freq=100))
+def test_end_epoch_skips_pruning_everything(caplog, schedule):
+    cloud = PointCloudState(*schedule(init_count=8, upsample_freq=100))
     assert not cloud.end_epoch(3, torch.zeros(8, dtype=torch.bool))
     assert cloud.num_points == 8 and "no point was visible" in caplog.text
 
 
-def test_state_dict_round_trip_across_a_size_change():
-    big = PointCloudState(PointSchedule(init_count=8, max_points=64))
+def test_state_dict_round_trip_across_a_size_change(schedule):
+    big = PointCloudState(*schedule(init_count=8, max_points=64))
     big.upsample(0)
     big.radius = 0.05
-    small = PointCloudState(PointSchedule(init_count=8))
+    small = PointCloudState(*schedule(init_count=8))
     small.load_state_dict(big.state_dict())
     assert small.num_points == 16 and small.radius == pytest.approx(0.05)
     torch.testing.assert_close(small.points, big.points)
@@ -160,7 +163,8 @@ def test_gather_rows_refuses_a_foreign_optimizer():
         gather_parameter_rows(param, torch.arange(2), optimizer)
 
 
-def test_schedule_validation():
-    with pytest.raises(ValueError, match="init_count"):
-        PointSchedule(init_count=10, max_points=5)
-    assert math.isclose(PointSchedule().init_radius, 0.169)
+def test_schedule_validation(settings):
+    from pegasus.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"command line: model.points.init_count=10: 10 is above max_points 5"):
+        settings("model", "model.points.init_count=10", "model.points.max_points=5")

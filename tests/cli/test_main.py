@@ -24,14 +24,15 @@ def test_config_command_prints_resolved_config(capsys):
 def test_bad_config_gives_exit_code_2_and_names_problems(caplog):
     assert main(["config", "--conf", str(CONFS / "embedded.conf"), "head_model.scal=1", "picture.focal=x"]) == 2
     text = caplog.text
-    assert "head_model.scal: unknown key" in text and "picture.focal: expected float" in text
+    assert "command line: head_model.scal=1: unknown key (did you mean 'head_model.scale'?)" in text
+    assert "command line: picture.focal=x: expected float" in text and "2 problem(s)" in text
 
 
 def test_missing_flame_file_is_a_clear_error(caplog, tmp_path, standin_overrides):
     flame = tmp_path / "generic_model.pkl"
     assert main(["picture", "--conf", str(CONFS / "embedded.conf"), f"head_model.path={flame}",
                  *standin_overrides]) == 2
-    assert "generic_model.pkl: head-model file not found" in caplog.text
+    assert f"file not found: {flame}" in caplog.text
 
 
 def test_picture_writes_png_and_resolved_config(tmp_path, standin_overrides):

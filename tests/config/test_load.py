@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from pegasus.config import SCHEMA, ConfigError, load_config, parse_overrides, save_config
+from pegasus.config import ConfigError, load_config, parse_overrides, save_config, schema
+from pegasus.config.load import MAX_LISTED
 
 CONFS = Path(__file__).resolve().parents[2] / "confs"
 
@@ -12,15 +13,22 @@ def test_every_shipped_config_loads():
     assert files, "no configs shipped"
     for path in files:
         cfg = load_config(path)
-        assert set(k for k in SCHEMA) <= set(_dotted(cfg.to_dict()))
+        assert set(schema()) <= set(_dotted(cfg.to_dict()))
 
 
 def _dotted(d, prefix=""):
     for k, v in d.items():
-        if isinstance(v, dict) and f"{prefix}{k}" not in SCHEMA:
+        if isinstance(v, dict) and f"{prefix}{k}" not in schema():
             yield from _dotted(v, f"{prefix}{k}.")
         else:
             yield f"{prefix}{k}"
+
+
+def test_the_declarations_are_the_only_source():
+    """Every key has a meaning; base.conf sets exactly the declared keys (no more, no fewer)."""
+    keys = schema()
+    assert all(key.doc for key in keys.values())
+    assert set(_dotted(load_config(CONFS / "base.conf").to_dict())) == set(keys)
 
 
 def test_include_and_inheritance(tmp_path):
@@ -33,18 +41,17 @@ def test_include_and_inheritance(tmp_path):
 
 def test_overrides_types_and_strings():
     cfg = load_config(CONFS / "base.conf", [
-        "head_model.scale=2", "head_model.path=/data/flame/generic_model.pkl",
+        "head_model.scale=2", "head_model.landmark_embedding=null",
         "head_model.iris_vertex_ids=[1, 2]", "experiment.name=run one", "head_model.texture_space=null",
     ])
     assert cfg.head_model.scale == 2.0 and isinstance(cfg.head_model.scale, float)
-    assert cfg.head_model.path == "/data/flame/generic_model.pkl"
     assert cfg.head_model.iris_vertex_ids == (1, 2)
     assert cfg.experiment.name == "run one"
     assert cfg.head_model.texture_space is None
-    assert parse_overrides(["a.b=[1,2]"]) == [("a.b", [1, 2])]
+    assert parse_overrides(["a.b=[1,2]"]) == [("a.b", [1, 2], "a.b=[1,2]")]
 
 
-def test_several_mistakes_reported_together(tmp_path):
+def test_several_mistakes_reported_together_with_their_origins(tmp_path):
     bad = tmp_path / "bad.conf"
     bad.write_text(
         f'include "{CONFS / "base.conf"}"\n'
@@ -52,28 +59,90 @@ def test_several_mistakes_reported_together(tmp_path):
         'picture.image_size = "big"\n'    # wrong type
         "experiment.device = tpu\n"       # not an allowed choice
         "head_model.iris_vertex_ids = [1]\n"  # wrong length
+        "train.epochs = 0\n"              # out of range
         "extra { thing = 1 }\n"           # unknown section
     )
     with pytest.raises(ConfigError) as info:
         load_config(bad, ["standin.seed=1.5"])  # wrong type from the command line
     msg = str(info.value)
-    assert str(bad) in msg and "6 problem(s)" in msg
-    for needle in ["head_model.scal: unknown key (did you mean 'head_model.scale'?)",
-                   "picture.image_size: expected int, got str",
-                   "experiment.device: 'tpu' is not one of",
-                   "head_model.iris_vertex_ids: expected a list of 2 items",
-                   "extra.thing: unknown key", "standin.seed: expected int, got float"]:
+    assert "7 problem(s)" in msg
+    for needle in [f"{bad}: head_model.scal: unknown key (did you mean 'head_model.scale'?)",
+                   f'{bad}: picture.image_size = "big": expected int, got str',
+                   f"{bad}: experiment.device = \"tpu\": must be one of ['auto', 'cpu', 'cuda']",
+                   f"{bad}: head_model.iris_vertex_ids = [1]: expected a list of 2 items",
+                   f"{bad}: train.epochs = 0: must be ≥ 1",
+                   f"{bad}: extra.thing: unknown key", "command line: standin.seed=1.5: expected int, got float"]:
         assert needle in msg, needle
 
 
-def test_missing_required_keys(tmp_path):
-    partial = tmp_path / "partial.conf"
-    partial.write_text("experiment { name = x, output_root = y, seed = 0, device = cpu }\n")
+@pytest.mark.parametrize("override, problem", [
+    ("dataset.resolution=-128", "dataset.resolution=-128: expected int or list of 2 int"),
+    ("dataset.resolution=0", "dataset.resolution=0: expected int or list of 2 int"),
+    ("train.epochs=-2", "train.epochs=-2: must be ≥ 1"),
+    ("train.checkpoint_every_iters=-5", "train.checkpoint_every_iters=-5: must be ≥ 0"),
+    ("train.max_batch=0", "train.max_batch=0: must be ≥ 1"),
+    ("picture.image_size=-64", "picture.image_size=-64: must be ≥ 16"),
+    ("dataset.train=[{subject=target, video=train, stride=0}]", "[0] (target/train): stride: must be ≥ 1"),
+    ("train.lr_milestones=[25, 10]", "items must not decrease"),
+    ("loss.vgg_weights=/no/such/vgg.pth", "file not found: /no/such/vgg.pth"),
+])
+def test_values_out_of_range_are_named_with_their_origin(override, problem):
     with pytest.raises(ConfigError) as info:
-        load_config(partial)
+        load_config(CONFS / "embedded.conf", [override])
+    assert f"command line: {problem}" in str(info.value) or problem in str(info.value), str(info.value)
+
+
+def test_resolution_is_an_int_or_a_pair():
+    assert load_config(CONFS / "base.conf", ["dataset.resolution=[96, 128]"]).dataset.resolution == (96, 128)
+    assert load_config(CONFS / "base.conf", ["dataset.resolution=64"]).dataset.resolution == 64
+    with pytest.raises(ConfigError, match=r"int or list of 2 int"):
+        load_config(CONFS / "base.conf", ["dataset.resolution=[1, 2, 3]"])
+
+
+def test_dataset_entries_are_validated_and_the_bad_one_named():
+    with pytest.raises(ConfigError) as info:
+        load_config(CONFS / "base.conf", [
+            "dataset.train=[{subject=anna, video=v1}, {subject=anna, video=v2, rol=db}, "
+            "{subject=anna, video=v3, role=synthetic}, {video=v4}]"])
     msg = str(info.value)
-    assert "head_model.scale: missing required key" in msg
-    assert "picture.output: missing required key" in msg
+    assert "3 problem(s)" in msg and msg.count("command line: dataset.train=[") == 3
+    assert "[1] (anna/v2): unknown field 'rol'" in msg
+    assert "[2] (anna/v3): category, db_person: a synthetic video needs both" in msg
+    assert "[3] (v4): subject, video: both are needed (or a manifest)" in msg
+    with pytest.raises(ConfigError, match=r"is not a latent category"):
+        load_config(CONFS / "base.conf", ["dataset.train=[{subject=a, video=v, role=synthetic, category=beard, "
+                                          "db_person=b}]"])
+    with pytest.raises(ConfigError, match=r"in both splits with overlapping frames"):
+        load_config(CONFS / "base.conf", ["dataset.train=[{subject=a, video=v, frames=[0, 10]}]",
+                                          "dataset.test=[{subject=a, video=v, frames=[8, 12]}]"])
+    disjoint = load_config(CONFS / "base.conf", ["dataset.train=[{subject=a, video=v, frames=[0, 8]}]",
+                                                 "dataset.test=[{subject=a, video=v, frames=[8, 12]}]"])
+    assert disjoint.dataset.test[0].frames == (8, 12) and disjoint.dataset.test[0].stride == 1
+
+
+def test_missing_includes_and_empty_configs_are_explained(tmp_path):
+    missing = tmp_path / "missing.conf"
+    missing.write_text('include "does_not_exist.conf"\ntrain.epochs = 3\n')
+    with pytest.raises(ConfigError, match=rf'{missing}: include "does_not_exist.conf": file not found'):
+        load_config(missing)
+    empty = tmp_path / "empty.conf"
+    empty.write_text("")
+    with pytest.raises(ConfigError) as info:
+        load_config(empty)
+    msg = str(info.value)
+    assert 'does the config start with include "base.conf"' in msg
+    assert msg.count("missing required key") == MAX_LISTED and "more missing keys" in msg
+    partial = tmp_path / "partial.conf"
+    partial.write_text(f'include "{CONFS / "base.conf"}"\nexperiment = null\n')
+    with pytest.raises(ConfigError, match="experiment.name: missing required key"):
+        load_config(partial)
+
+
+def test_unknown_override_keys_blame_the_command_line():
+    with pytest.raises(ConfigError) as info:
+        load_config(CONFS / "embedded.conf", ["train.epocs=3"])
+    assert "command line: train.epocs=3: unknown key (did you mean 'train.epochs'?)" in str(info.value)
+    assert f"{CONFS / 'embedded.conf'}: train" not in str(info.value)  # the file is not blamed
 
 
 def test_bad_files_and_overrides(tmp_path):
@@ -95,6 +164,8 @@ def test_saved_config_round_trips_and_is_frozen(tmp_path):
     assert not list(out.parent.glob(".*tmp*"))
     with pytest.raises(AttributeError):
         cfg.experiment = None
+    with pytest.raises(AttributeError):
+        cfg.experiment.seed = 3  # sections are frozen too
     assert cfg.with_overrides(["experiment.seed=3"]).experiment.seed == 3
     assert cfg.experiment.seed == 0
 

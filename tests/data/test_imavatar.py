@@ -466,10 +466,9 @@ def test_blacklist_round_trip_and_errors(tmp_path):
         imavatar.read_blacklist(tmp_path)
 
 
-def test_layout_paths_and_splits(tmp_path):
+
+
+def test_layout_paths(tmp_path):
     assert imavatar.video_dir(tmp_path, "anna", "v1") == tmp_path / "anna" / "anna" / "v1"
     with pytest.raises(DataError, match="subject folder not found"):
         imavatar.list_videos(tmp_path, "anna")
-    imavatar.check_video_split(["v1", "v2"], ["v3"])
-    with pytest.raises(ValueError, match=r"\['v2'\].*by\s+video"):
-        imavatar.check_video_split(["v1", "v2"], ["v2"])

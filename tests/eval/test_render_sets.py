@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from pegasus.config import load_config
+from pegasus.config import ConfigError, load_config
 from pegasus.data import imavatar
-from pegasus.data.dataset import ImavatarDataset
+from pegasus.data.dataset import VideoDataset
 from pegasus.data.imavatar import FlameFrame, FlameParams
 from pegasus.data.images import read_rgb
 from pegasus.eval import render_sets as R
 from pegasus.headmodel.lbs import POSE_SLOTS
+from pegasus.render.display import normal_to_display
 
 SIZE = 32
 SUBJECT = "subj"
@@ -39,7 +40,7 @@ def _params(n: int, seed: int, n_expr: int = 50) -> FlameParams:
 
 
 @pytest.fixture
-def dataset(tmp_path) -> ImavatarDataset:
+def dataset(tmp_path) -> VideoDataset:
     """One 5-frame 32×32 test video with binary masks (so GT is exactly 8-bit) and cloth labels."""
     rng = np.random.default_rng(0)
     masks = np.zeros((N_FRAMES, SIZE, SIZE), np.uint8)
@@ -51,27 +52,27 @@ def dataset(tmp_path) -> ImavatarDataset:
         images=rng.integers(0, 256, (N_FRAMES, SIZE, SIZE, 3), dtype=np.uint8), masks=masks,
         semantics=semantics,
     )
-    return ImavatarDataset(tmp_path / "data", SUBJECT, ["test"], load_semantic=True)
+    return VideoDataset.of_subject(tmp_path / "data", SUBJECT, ["test"], load_semantic=True)
 
 
 def _fake_render(perturb=None):
     """render_fn returning the batch's GT (or ``perturb(batch, rgb)``), or a pose-coded image."""
 
     def render_fn(batch):
-        b = len(batch["cameras"])
-        h, w = batch["cameras"].image_size
-        if "rgb" in batch:
-            rgb = batch["rgb"].clone()
-            mask = batch["mask"]
+        b = len(batch)
+        h, w = batch.cameras.image_size
+        if batch.rgb is not None:
+            rgb = batch.rgb.clone()
+            mask = batch.mask
         else:  # driving / yaw: grey level from the neck yaw, so frames differ
-            level = (0.5 + batch["pose"][:, 4]).clamp(0, 1)
+            level = (0.5 + batch.pose[:, 4]).clamp(0, 1)
             rgb = level[:, None, None, None].expand(b, h, w, 3).clone()
             mask = torch.ones(b, h, w)
         if perturb is not None:
             rgb = perturb(batch, rgb)
         normal = torch.zeros(b, h, w, 3)
         normal[..., 2] = -1
-        return {"rgb": rgb, "normal": R.normal_to_display(normal, mask), "albedo": rgb * 0.8,
+        return {"rgb": rgb, "normal": normal_to_display(normal, mask), "albedo": rgb * 0.8,
                 "shading": torch.full((b, h, w, 3), 0.7), "mask": mask}
 
     return render_fn
@@ -89,12 +90,12 @@ def test_render_dataset_writes_frames_videos_grid_and_metrics(dataset, tmp_path)
     out = tmp_path / "out"
     rows = R.render_dataset(_fake_render(), dataset, out, R.CHANNELS, batch_size=2,
                             scoring=R.Scoring(erode_dilate=False), grid_rows=3, progress=False)
-    assert [r["frame"] for r in rows] == [f"test/{k}" for k in range(1, N_FRAMES + 1)]
+    assert [r["frame"] for r in rows] == [f"{SUBJECT}/test/{k}" for k in range(1, N_FRAMES + 1)]
     for c in R.CHANNELS:
-        assert sorted(p.name for p in (out / c / "test").iterdir()) == sorted(f"{k}.png" for k in range(1, 6))
+        assert sorted(p.name for p in (out / c / SUBJECT / "test").iterdir()) == sorted(f"{k}.png" for k in range(1, 6))
         assert _count_frames(out / f"{c}.mp4") == N_FRAMES
     assert _count_frames(out / "comparison.mp4") == N_FRAMES
-    np.testing.assert_array_equal(read_rgb(out / "rgb/test/3.png"), dataset[2]["rgb"].numpy())
+    np.testing.assert_array_equal(read_rgb(out / "rgb" / SUBJECT / "test" / "3.png"), dataset[2].rgb[0].numpy())
     grid = read_rgb(out / "grid.png")  # 3 rows × (GT + 5 channels), 32 px tiles, 4 px padding
     assert grid.shape == (3 * 36 + 4, 6 * 36 + 4, 3)
     assert all(r["psnr"] == pytest.approx(160.0) and r["mae"] == 0 and r["lpips"] is None for r in rows)
@@ -154,7 +155,7 @@ def test_no_cloth_and_erode_dilate_options(dataset, tmp_path):
 
 
 def test_no_cloth_needs_semantic(tmp_path, dataset):
-    plain = ImavatarDataset(tmp_path / "data", SUBJECT, ["test"])
+    plain = VideoDataset.of_subject(tmp_path / "data", SUBJECT, ["test"])
     with pytest.raises(ValueError, match="load_semantic=True"):
         R.render_dataset(_fake_render(), plain, tmp_path / "x", ("rgb",), progress=False,
                          scoring=R.Scoring(no_cloth=True))
@@ -162,16 +163,16 @@ def test_no_cloth_needs_semantic(tmp_path, dataset):
 
 def test_render_fn_errors_and_atomic_outputs(dataset, tmp_path):
     with pytest.raises(KeyError, match="albedo"):
-        R.render_dataset(lambda b: {"rgb": b["rgb"]}, dataset, tmp_path / "m", ("rgb", "albedo"), progress=False)
+        R.render_dataset(lambda b: {"rgb": b.rgb}, dataset, tmp_path / "m", ("rgb", "albedo"), progress=False)
     with pytest.raises(ValueError, match="'rgb' has shape"):
-        R.render_dataset(lambda b: {"rgb": b["rgb"][:, :, :, :2]}, dataset, tmp_path / "s", ("rgb",), progress=False)
+        R.render_dataset(lambda b: {"rgb": b.rgb[:, :, :, :2]}, dataset, tmp_path / "s", ("rgb",), progress=False)
     calls = []
 
     def failing(batch):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("boom")
-        return {"rgb": batch["rgb"]}
+        return {"rgb": batch.rgb}
 
     with pytest.raises(RuntimeError, match="boom"):
         R.render_dataset(failing, dataset, tmp_path / "f", ("rgb",), progress=False)
@@ -186,19 +187,19 @@ def test_driving_batches_carry_driving_motion_and_target_camera(dataset, tmp_pat
     assert len(animation) == 4 and animation.frame_names == ("1", "3", "5", "7")
     target = dataset[1]
     batches = list(animation)
-    assert [len(b["cameras"]) for b in batches] == [3, 1]
-    expression = torch.cat([b["expression"] for b in batches])
-    pose = torch.cat([b["pose"] for b in batches])
+    assert [len(b) for b in batches] == [3, 1]
+    expression = torch.cat([b.expression for b in batches])
+    pose = torch.cat([b.pose for b in batches])
     assert expression.shape == (4, 50) and not expression[:, 30:].any()
     for k, frame in enumerate(driving.frames[::2]):
         np.testing.assert_allclose(expression[k, :30].numpy(), frame.expression, rtol=1e-6)
         np.testing.assert_allclose(pose[k].numpy(), frame.pose, rtol=1e-6)
     for b in batches:
         for field in ("K", "R", "t"):
-            torch.testing.assert_close(getattr(b["cameras"], field), getattr(target["cameras"], field).expand_as(
-                getattr(b["cameras"], field)))
-        torch.testing.assert_close(b["shape"], target["shape"].expand_as(b["shape"]))
-        assert (b["frame_index"] == -1).all()
+            torch.testing.assert_close(getattr(b.cameras, field), getattr(target.cameras, field).expand_as(
+                getattr(b.cameras, field)))
+        torch.testing.assert_close(b.shape, target.shape.expand_as(b.shape))
+        assert (b.refine_row == -1).all() and (b.subject_id == target.subject_id).all()
     # a flame_params.json path works too, and rendering writes files named by driving stems
     animation = R.driving_batches(dataset, tmp_path / "driving" / "flame_params.json")
     R.render_batches(_fake_render(), animation, tmp_path / "drv", ("rgb", "normal"), n_frames=len(animation),
@@ -210,21 +211,21 @@ def test_driving_batches_carry_driving_motion_and_target_camera(dataset, tmp_pat
 
 def test_yaw_turn_is_monotonic_in_neck_yaw(dataset):
     animation = R.yaw_turn_batches(dataset, max_yaw_deg=40.0, n_frames=9, batch_size=4)
-    pose = torch.cat([b["pose"] for b in animation])
+    pose = torch.cat([b.pose for b in animation])
     yaw = pose[:, POSE_SLOTS["neck"]][:, 1]
     assert torch.all(yaw[1:] > yaw[:-1])
     assert float(yaw[0]) == pytest.approx(-np.deg2rad(40.0)) and float(yaw[-1]) == pytest.approx(np.deg2rad(40.0))
     others = pose.clone()
     others[:, 4] = 0
     assert not others.any()  # neutral: only the neck yaw is set
-    assert not torch.cat([b["expression"] for b in animation]).any()
+    assert not torch.cat([b.expression for b in animation]).any()
     assert animation.frame_names[0] == "0001"
     posed = R.yaw_turn_batches(dataset, n_frames=3, expression_frame=2)
     source = dataset[2]
     batch = next(iter(posed))
-    torch.testing.assert_close(batch["expression"][0], source["expression"])
-    torch.testing.assert_close(batch["pose"][0, POSE_SLOTS["jaw"]], source["pose"][POSE_SLOTS["jaw"]])
-    assert not batch["pose"][:, POSE_SLOTS["global"]].any()
+    torch.testing.assert_close(batch.expression[0], source.expression[0])
+    torch.testing.assert_close(batch.pose[0, POSE_SLOTS["jaw"]], source.pose[0, POSE_SLOTS["jaw"]])
+    assert not batch.pose[:, POSE_SLOTS["global"]].any()
 
 
 def test_run_test_sets_from_the_config(dataset, tmp_path):
@@ -233,22 +234,22 @@ def test_run_test_sets_from_the_config(dataset, tmp_path):
         "test.frame_stride=2", "test.yaw_frames=4", "test.grid_rows=2", "test.channels=[rgb, mask]",
         f"test.driving_flame_params={tmp_path / 'drv.json'}",
     ])
-    settings = R.TestSettings.from_config(cfg.test)
+    settings = cfg.test
     results = R.run_test_sets(_fake_render(), settings, tmp_path / "eval", test_dataset=dataset, progress=False)
     assert set(results) == {"test", "driving", "yaw"}
-    assert [r["frame"] for r in results["test"]] == ["test/1", "test/3", "test/5"]
+    assert [r["frame"] for r in results["test"]] == [f"{SUBJECT}/test/{k}" for k in (1, 3, 5)]
     report = json.loads((tmp_path / "eval" / "test" / "metrics.json").read_text())
     assert report["settings"]["test"]["frame_stride"] == 2
     assert ("psnr_no_cloth" in results["test"][0]) == settings.no_cloth
     assert _count_frames(tmp_path / "eval" / "yaw" / "rgb.mp4") == 4
     assert _count_frames(tmp_path / "eval" / "driving" / "mask.mp4") == 2  # stride 2 of 3 frames
     assert (tmp_path / "eval" / "yaw" / "grid.png").is_file()
-    with pytest.raises(ValueError, match="unknown set"):
-        R.TestSettings(sets=("test", "video"))
+    with pytest.raises(ConfigError, match=r"test.sets=\[test, video\]: item 1 \('video'\): must be one of"):
+        load_config(REPO / "confs" / "base.conf", ["test.sets=[test, video]"])
 
 
 def test_write_mp4_pads_odd_sizes_and_refuses_empty_videos(tmp_path):
-    from pegasus.eval.media import Mp4Writer, write_mp4
+    from pegasus.utils.media import Mp4Writer, write_mp4
 
     frames = [np.full((15, 21, 3), k / 4) for k in range(4)]
     path = write_mp4(tmp_path / "odd.mp4", frames, fps=10)

@@ -10,6 +10,7 @@ import torch
 
 from pegasus.headmodel.flame_file import (
     HeadModelError,
+    check_components_in_use,
     load_head_model_file,
     load_landmark_embedding,
     load_texture_space,
@@ -126,6 +127,54 @@ def test_project_npz_round_trip_and_pickled_npz_refused(tmp_path, flame_like):
         load_head_model_file(bad)
 
 
+def test_identity_block_narrower_than_flames_needs_the_split(tmp_path, flame_like):
+    arrays = flame_like(n_vertices=120, n_shape=100, n_expr=100)  # identity not padded to 300
+    path = tmp_path / "generic_model.pkl"
+    path.write_bytes(_chumpy_style_pickle(arrays))
+    with pytest.raises(HeadModelError, match=r"generic_model.pkl: identity/expression split 300 \(FLAME's 300, the "
+                       r"file does not say\) is outside \[1, 200\).*head_model.identity_components"):
+        load_head_model_file(path)
+    data = load_head_model_file(path, scale=4.0, identity_components=100)
+    np.testing.assert_allclose(data.shapedirs, arrays["shapedirs"][:, :, :100] * 4)
+    np.testing.assert_allclose(data.exprdirs, arrays["shapedirs"][:, :, 100:] * 4)
+    assert HeadModel(data, n_shape=100, n_expr=50).exprdirs.shape == (120, 3, 50)
+
+
+def test_explicit_split_overrides_the_files_and_must_leave_both_blocks(tmp_path, flame_like):
+    path = save_head_model_npz(tmp_path / "head.npz", {**flame_like(60, 20, 10), "n_shape": 20})
+    data = load_head_model_file(path, identity_components=25)
+    assert data.shapedirs.shape[2] == 25 and data.exprdirs.shape[2] == 5
+    for split, origin in ((0, "head_model.identity_components"), (30, "head_model.identity_components"),
+                          (True, "head_model.identity_components")):
+        with pytest.raises(HeadModelError, match=rf"head.npz: identity/expression split {split} \({origin}\) "
+                           r"is outside \[1, 30\)"):
+            load_head_model_file(path, identity_components=split)
+    bad = save_head_model_npz(tmp_path / "bad.npz", {**flame_like(60, 20, 10), "n_shape": 30})
+    with pytest.raises(HeadModelError, match=r"bad.npz: .* split 30 \(the file's n_shape entry\)"):
+        load_head_model_file(bad)
+
+
+def test_zero_components_in_use_are_reported(tmp_path, flame_like):
+    """A 100-wide identity block zero-padded to 300: fine as long as only real components are used."""
+    arrays = flame_like(n_vertices=90, n_shape=300, n_expr=100)
+    arrays["shapedirs"][:, :, 100:300] = 0.0
+    path = tmp_path / "generic_model.pkl"
+    path.write_bytes(pickle.dumps(arrays, protocol=2))
+    data = load_head_model_file(path)  # FLAME's split 300 is right
+    check_components_in_use(data, n_shape=100, n_expr=50)
+    HeadModel(data, n_shape=100, n_expr=50)
+    with pytest.raises(HeadModelError, match=r"generic_model.pkl: identity components 100–299 of the 300 in use "
+                       r"\(head_model.n_shape = 300\) are all zeros with shapedirs split into 300 identity \+ 100 "
+                       r"expression columns. Set head_model.identity_components"):
+        check_components_in_use(data, n_shape=300, n_expr=50)
+    wrong = load_head_model_file(path, identity_components=100)  # expression block starts in the padding
+    with pytest.raises(HeadModelError, match=r"expression components 0–49 of the 50 in use \(head_model.n_expr = "
+                       r"50\) are all zeros with shapedirs split into 100 identity \+ 300 expression"):
+        HeadModel(wrong, n_shape=100, n_expr=50)
+    with pytest.raises(HeadModelError, match=r"expression components 0–199 of the 250 in use"):
+        check_components_in_use(wrong, n_shape=100, n_expr=250)
+
+
 @pytest.mark.parametrize(
     "mutate, message",
     [
@@ -156,32 +205,12 @@ def test_missing_and_unknown_files(tmp_path):
         load_head_model_file(tmp_path / "trunc.pkl")
 
 
-def test_deca_landmark_embedding_with_iris_vertices(tmp_path, flame_like):
-    arrays = flame_like(n_vertices=80)
-    faces = arrays["f"].astype(np.int64)
-    rng = np.random.default_rng(3)
-    bary = rng.random((1, 68, 3))
-    bary /= bary.sum(-1, keepdims=True)
-    deca = {"full_lmk_faces_idx": rng.integers(0, len(faces), (1, 68)), "full_lmk_bary_coords": bary,
-            "static_lmk_faces_idx": np.zeros(51, dtype=np.int64)}
-    path = tmp_path / "landmark_embedding.npy"
-    np.save(path, deca, allow_pickle=True)
-    faces_idx, coords = load_landmark_embedding(path, len(faces), faces, iris_vertex_ids=(5, 7))
-    assert faces_idx.shape == (70,) and coords.shape == (70, 3)
-    for k, vid in zip((68, 69), (5, 7)):  # iris rows land exactly on their vertex
-        assert faces[faces_idx[k]][coords[k].argmax()] == vid and coords[k].max() == 1
-    with pytest.raises(HeadModelError, match="configure head_model.iris_vertex_ids"):
-        load_landmark_embedding(path, len(faces), faces, iris_vertex_ids=None)
-    with pytest.raises(HeadModelError, match="iris vertex 9999"):
-        load_landmark_embedding(path, len(faces), faces, iris_vertex_ids=(5, 9999))
-
-
 def test_landmark_npy_with_hostile_pickle_refused(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "landmark_embedding.npy"
     np.save(path, np.array([_Evil(marker)], dtype=object), allow_pickle=True)
     with pytest.raises(HeadModelError, match="landmark_embedding.npy: unsafe"):
-        load_landmark_embedding(path, 10, np.zeros((10, 3), dtype=np.int64))
+        load_landmark_embedding(path, 10, np.zeros((10, 3), dtype=np.int64), vertices=np.zeros((3, 3)))
     assert not marker.exists()
 
 

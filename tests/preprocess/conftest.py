@@ -17,7 +17,7 @@ import torch
 
 from pegasus.config import Config, load_config
 from pegasus.data.images import to_uint8
-from pegasus.eval.media import write_mp4
+from pegasus.utils.media import write_mp4
 
 CONFS = Path(__file__).resolve().parents[2] / "confs"
 SIZE = 512
@@ -68,7 +68,7 @@ def chain_settings(chain_config, tmp_path_factory):
     """The shipped defaults (confs/preprocess.conf) as PreprocessSettings."""
     from pegasus.preprocess.settings import PreprocessSettings
 
-    return PreprocessSettings.from_config(chain_config(tmp_path_factory.mktemp("unused")))
+    return chain_config(tmp_path_factory.mktemp("unused")).preprocess
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +84,7 @@ def synthetic_faces(chain_standin) -> SyntheticFaces:
     cfg = load_config(CONFS / "embedded.conf", [f"standin.output={chain_standin}", f"synth_db.image_size={SIZE}",
                                                 "synth_db.supersample=1", "synth_db.texture_size=512",
                                                 "synth_db.n_db=1"])
-    settings = SynthDbSettings.from_config(cfg)
+    settings = cfg.synth_db
     model = head_model_from_config(cfg)
     renderer = SceneRenderer(model, settings)
     parts = {"images": [], "masks": [], "labels": [], "landmarks": []}

@@ -98,7 +98,7 @@ def test_the_chain_refuses_a_backend_without_its_file(chain_config, tmp_path):
 
     cfg = chain_config(tmp_path, "preprocess.parsing.backend=bisenet")
     with pytest.raises(DataError, match="preprocess.parsing.bisenet_weights is null"):
-        FrameAnalyser(PreprocessSettings.from_config(cfg))
+        FrameAnalyser(cfg.preprocess)
 
 
 # --- DECA initialisation ------------------------------------------------------------------
@@ -140,7 +140,7 @@ def _orthographic_landmarks(head_model, codes: dict[str, np.ndarray], tform: np.
 def deca_head(chain_config, tmp_path_factory):
     from pegasus.headmodel import head_model_from_config
 
-    cfg = chain_config(tmp_path_factory.mktemp("deca"))
+    cfg = chain_config(tmp_path_factory.mktemp("deca"), "head_model.n_shape=100", "head_model.n_expr=50")  # DECA: FLAME's sizes
     return cfg, head_model_from_config(cfg)
 
 

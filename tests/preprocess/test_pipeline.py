@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pegasus.cli.main import main
-from pegasus.data.dataset import ImavatarDataset
+from pegasus.data.dataset import VideoDataset
 from pegasus.data.images import DataError
 from pegasus.data.imavatar import read_blacklist, read_flame_params, read_video, subject_dir, video_dir
 from pegasus.data.parts import NUM_SEMANTIC_LABELS
@@ -52,12 +52,12 @@ def test_real_clip_becomes_a_dataset_the_reader_loads(real_run):
     assert len(video.frames) == REAL_FRAMES and video.image_size == (512, 512)
     assert video.has_masks and video.has_semantic
     assert all(f.keypoints is not None and f.iris is not None for f in video.frames)
-    dataset = ImavatarDataset(root, "person", ["talk"], load_semantic=True)
+    dataset = VideoDataset.of_subject(root, "person", ["talk"], load_semantic=True)
     excluded = read_blacklist(subject_dir(root, "person")).get("talk", frozenset())
     assert len(dataset) == REAL_FRAMES - len(excluded) >= REAL_FRAMES - 2
     item = dataset[0]
-    assert item["rgb"].shape == (512, 512, 3) and item["semantic"].max() < NUM_SEMANTIC_LABELS
-    assert 0.2 < item["mask"].mean() < 0.9 and item["flame_keypoints"].shape == (70, 2)
+    assert item.rgb.shape == (1, 512, 512, 3) and item.semantic.max() < NUM_SEMANTIC_LABELS
+    assert 0.2 < item.mask.mean() < 0.9 and video.frames[0].flame.flame_keypoints.shape == (70, 2)
     summary = report.summary["videos"]["talk"]
     assert summary["frames"] == REAL_FRAMES and summary["kept"] == len(dataset)
     assert summary["reprojection_error_px"]["mean"] < MAX_REPROJECTION_PX
@@ -103,7 +103,7 @@ def test_a_changed_setting_reruns_only_the_stages_after_it(real_run, real_clip, 
     skipped = {run.stage: run.skipped for run in report.stages}
     assert skipped == {"detect": True, "crop": True, "analyse": True, "filter": False, "track": False,
                        "write": False, "preview": False}
-    assert len(ImavatarDataset(root, "person", ["talk"])) > 0
+    assert len(VideoDataset.of_subject(root, "person", ["talk"])) > 0
 
 
 @pytest.mark.real_data
@@ -148,7 +148,7 @@ def test_a_folder_becomes_one_subject_with_a_shared_shape(real_data_dir, tmp_pat
     report = preprocess_subject(cfg, "person", sources)
     params = [read_flame_params(video_dir(tmp_path / "out", "person", v) / "flame_params.json") for v in ("d19", "d20")]
     np.testing.assert_array_equal(params[0].shape_params, params[1].shape_params)
-    assert len(ImavatarDataset(tmp_path / "out", "person", ["d19", "d20"])) == sum(
+    assert len(VideoDataset.of_subject(tmp_path / "out", "person", ["d19", "d20"])) == sum(
         v["kept"] for v in report.summary["videos"].values())
     # d20 opens with a one-frame shot before a cut: the jump filter drops it.
     assert "1" in report.summary["videos"]["d20"]["dropped_by_reason"].get("jump", [])
@@ -232,8 +232,9 @@ def test_cli_reports_bad_input_with_exit_code_2(corrupt_video, tmp_path, caplog,
 
 # A small avatar (the training tests' sizes) on the chain's output.
 TINY_AVATAR = ["dataset.resolution=32", "model.points.init_count=200", "model.points.max_points=800",
-               "model.points.upsample_freq=1", "model.points.settle_epochs=0", "model.geometry.hidden_layers=2", "model.geometry.width=32",
-               "model.deformer.hidden_layers=2", "model.deformer.width=32", "model.shading.hidden=[16]",
+               "model.points.upsample_freq=1", "model.points.settle_epochs=0", "model.geometry.hidden_layers=2",
+               "model.geometry.width=32", "model.deformer.hidden_layers=2", "model.deformer.width=32",
+               "model.shading.hidden=[16]",
                "model.lr.points=1e-2", "model.lr.geometry=1e-2", "model.lr.deformer=3e-3", "model.lr.shading=1e-2",
                "train.epochs=4", "train.max_batch=2", "train.lr_milestones=[3]", "train.image_every_iters=0",
                "experiment.device=cpu"]
@@ -244,17 +245,17 @@ TINY_AVATAR = ["dataset.resolution=32", "model.points.init_count=200", "model.po
 def test_an_avatar_trains_on_the_preprocessed_real_clip(real_run, tmp_path):
     import torch
 
-    from pegasus.data.dataset import collate_frames
-    from pegasus.train.build import build_avatar
+    from pegasus.data.batch import collate_frames
+    from pegasus.train.build import new_avatar
     from pegasus.train.distributed import DistEnv, seed_everything
-    from pegasus.train.trainer import Trainer, dataset_from_config
+    from pegasus.train.trainer import Trainer
 
     cfg, _ = real_run
-    cfg = cfg.with_overrides([f"dataset.root={cfg.preprocess.output_root}", "dataset.subject=person",
-                              "dataset.train_videos=[talk]", f"experiment.output_root={tmp_path}", *TINY_AVATAR])
+    cfg = cfg.with_overrides([f"dataset.root={cfg.preprocess.output_root}", "dataset.train=[{subject=person, video=talk}]",
+                              "dataset.test=[]", f"experiment.output_root={tmp_path}", *TINY_AVATAR])
     seed_everything(cfg.experiment.seed, 0)
-    train_set = dataset_from_config(cfg, "train")
-    trainer = Trainer(cfg, DistEnv(), build_avatar(cfg, train_set, torch.device("cpu")), train_set)
+    model, train_set = new_avatar(cfg, torch.device("cpu"))
+    trainer = Trainer(cfg, DistEnv(), model, train_set)
     batch = collate_frames([train_set[i] for i in range(2)])
 
     def rgb_loss() -> float:

@@ -5,6 +5,7 @@ full head model projected with ``cameras_from_imavatar`` + ``project_points``.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,9 @@ class Clip:
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory):
     standin = tmp_path_factory.mktemp("standin") / "standin_head.npz"
-    base = load_config(CONFS / "base.conf", [f"standin.output={standin}"])
+    # FLAME's component counts (the stand-in's zero-padded), which the fit's priors were tuned with
+    base = load_config(CONFS / "base.conf", [f"standin.output={standin}", "head_model.n_shape=100",
+                                             "head_model.n_expr=50"])
     return base.with_overrides([f"preprocess.tracking.focal={base.synth_db.focal}", *FAST])
 
 
@@ -59,7 +62,7 @@ def head_model(cfg) -> HeadModel:
 
 @pytest.fixture(scope="module")
 def settings(cfg) -> TrackingSettings:
-    return TrackingSettings.from_config(cfg)
+    return cfg.preprocess.tracking
 
 
 def render_landmarks(head_model: HeadModel, shape, expression, pose, intrinsics, world_mats) -> np.ndarray:
@@ -76,7 +79,7 @@ def render_landmarks(head_model: HeadModel, shape, expression, pose, intrinsics,
 def make_clip(cfg, head_model: HeadModel, frames: int, person: str = "p0", video: str = "train", noise: float = 0.0,
               start: int = 40, seed: int = 0) -> Clip:
     """``frames`` consecutive frames of a 100-frame synthdb motion of a random identity."""
-    synth = SynthDbSettings.from_config(cfg)
+    synth = cfg.synth_db
     motion = sample_motion(synth, person, video, 100, head_model.extras["expr_names"], head_model.n_expr)
     intrinsics, world_mats = video_cameras(synth, motion)
     rng = np.random.default_rng(seed)
@@ -180,6 +183,24 @@ def test_frames_without_landmarks_are_interpolated(cfg, head_model, settings):
     assert all(f.flame_keypoints is not None and np.isfinite(f.flame_keypoints).all() for f in video.params.frames)
     # the motion is smooth, so the interpolated frames stay close to the truth
     assert np.linalg.norm(video.landmarks[5:7] - clip.clean[5:7], axis=-1).mean() < 1.0
+
+
+def test_landmarks_the_head_model_lacks_are_ignored(cfg, head_model, settings):
+    """FLAME's 51-point static embedding: the jaw-contour landmarks are placeholders, their points ignored."""
+    quick = dataclasses.replace(settings, rigid_iterations=20, iterations=60)
+    clip = make_clip(cfg, head_model, 4)
+    lacking = copy.deepcopy(head_model)
+    lacking.landmark_valid[:17] = False
+    moved, without = clip.landmarks.copy(), clip.landmarks.copy()
+    moved[:, :17] += 40.0  # far off, and ignored
+    moved[1, 17:] = np.nan  # only jaw-contour points left: a missing frame
+    without[:, :17] = np.nan
+    without[1] = np.nan
+    ignored = track_videos([moved], SIZE, lacking, quick, [clip.names]).videos[0]
+    expected = track_videos([without], SIZE, head_model, quick, [clip.names]).videos[0]
+    assert ignored.interpolated.tolist() == [False, True, False, False]
+    np.testing.assert_allclose(ignored.landmarks, expected.landmarks, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ignored.reprojection_error, expected.reprojection_error, rtol=0, atol=1e-9)
 
 
 def test_shape_is_shared_across_the_videos_of_a_person(cfg, head_model, settings):
@@ -297,8 +318,7 @@ def test_bad_initialisation_is_a_clear_error(head_model, settings, change, messa
 
 
 def test_bad_settings_name_the_key(cfg, head_model, settings):
-    bad = cfg.with_overrides(["preprocess.tracking.lr=-1.0", "preprocess.tracking.jaw_opening_range=[0.5, 0.1]"])
-    with pytest.raises(ConfigError, match=r"preprocess\.tracking\.lr: must be > 0(.|\n)*jaw_opening_range"):
-        TrackingSettings.from_config(bad)
+    with pytest.raises(ConfigError, match=r"preprocess\.tracking\.lr=-1.0: must be > 0(.|\n)*jaw_opening_range"):
+        cfg.with_overrides(["preprocess.tracking.lr=-1.0", "preprocess.tracking.jaw_opening_range=[0.5, 0.1]"])
     with pytest.raises(TrackingError, match="lr_decay"):
         track_videos([np.zeros((1, 70, 2))], SIZE, head_model, dataclasses.replace(settings, lr_decay=0.0), [["1"]])

@@ -44,7 +44,7 @@ def tiny_db(tmp_path_factory, tiny_config_factory):
 def tiny_settings(tiny_db):
     from pegasus.synthdb.settings import SynthDbSettings
 
-    return SynthDbSettings.from_config(tiny_db[0])
+    return tiny_db[0].synth_db
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from pegasus.data import ImavatarDataset
+from pegasus.data import VideoDataset
 from pegasus.data.images import read_label_map, read_mask, read_rgb
 from pegasus.data.imavatar import read_flame_params, read_video, subject_dir, video_dir
 from pegasus.data.parts import NUM_SEMANTIC_LABELS, label_id, part_mask
@@ -101,18 +101,20 @@ def test_labels_are_valid_and_consistent_with_the_parts(tiny_db, tiny_settings):
 
 def test_folders_load_with_the_dataset(tiny_db, tiny_settings, head_model):
     root = tiny_db[1].root
-    dataset = ImavatarDataset(root, "db_00", [tiny_settings.train_video, tiny_settings.test_video], load_semantic=True,
-                              n_expr=head_model.n_expr, n_shape=head_model.n_shape)
+    dataset = VideoDataset.of_subject(root, "db_00", [tiny_settings.train_video, tiny_settings.test_video],
+                                      load_semantic=True, n_expr=head_model.n_expr, n_shape=head_model.n_shape)
     assert len(dataset) == 9
     item = dataset[0]
-    assert item["rgb"].shape == (64, 64, 3) and item["semantic"].shape == (64, 64)
-    assert item["keypoints_valid"] and item["iris_valid"] and item["flame_keypoints"].shape == (70, 2)
-    image = read_rgb(Path(item["image_path"]))
-    solid = item["mask"].numpy() == 1.0
-    assert np.allclose(item["rgb"].numpy()[solid], image[solid])
-    focal = item["cameras"].K[0, 0, 0].item()
+    assert item.rgb.shape == (1, 64, 64, 3) and item.semantic.shape == (1, 64, 64)
+    assert item.keypoints_valid and item.iris_valid
+    frame = dataset.table[0].video.frames[0]
+    assert frame.flame.flame_keypoints.shape == (70, 2)
+    image = read_rgb(frame.image_path)
+    solid = item.mask[0].numpy() == 1.0
+    assert np.allclose(item.rgb[0].numpy()[solid], image[solid])
+    focal = item.cameras.K[0, 0, 0].item()
     assert focal == pytest.approx(tiny_settings.focal * 64, rel=1e-6)
-    assert item["cameras"].t[0, 2].item() == pytest.approx(tiny_settings.camera_distance, abs=0.1)
+    assert item.cameras.t[0, 2].item() == pytest.approx(tiny_settings.camera_distance, abs=0.1)
 
 
 def test_ground_truth_tree_and_manifest(tiny_db, tiny_settings):
@@ -177,9 +179,9 @@ def test_ground_truth_of_shape_parts_changes_mostly_the_part(tiny_db, tiny_setti
 
 def test_ground_truth_loads_with_the_dataset(tiny_db):
     root = tiny_db[1].root
-    dataset = ImavatarDataset(root / GROUND_TRUTH_DIR, "target", [ground_truth_name("hair", "db_00")])
-    assert len(dataset) == 2 and [dataset[k]["frame_name"] for k in range(2)] == ["1", "3"]
-    assert dataset[1]["frame_index"].item() == 1
+    dataset = VideoDataset.of_subject(root / GROUND_TRUTH_DIR, "target", [ground_truth_name("hair", "db_00")])
+    assert len(dataset) == 2 and [dataset[k].frame_name[0] for k in range(2)] == ["1", "3"]
+    assert dataset[1].frame_index.item() == 1
 
 
 def test_contact_sheet_and_previews(tiny_db, tiny_settings):

@@ -13,7 +13,7 @@ from pegasus.synthdb.settings import SynthDbSettings
 
 @pytest.fixture(scope="module")
 def settings(tiny_config_factory, tmp_path_factory):
-    return SynthDbSettings.from_config(tiny_config_factory(tmp_path_factory.mktemp("motion")))
+    return tiny_config_factory(tmp_path_factory.mktemp("motion")).synth_db
 
 
 def test_smooth_signal_spans_minus_one_to_one():

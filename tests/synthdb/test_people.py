@@ -15,7 +15,7 @@ from pegasus.synthdb.settings import SynthDbSettings
 @pytest.fixture(scope="module")
 def settings(tiny_config_factory, tmp_path_factory):
     cfg = tiny_config_factory(tmp_path_factory.mktemp("people"), "synth_db.n_db=9", "synth_db.seed=3")
-    return SynthDbSettings.from_config(cfg)
+    return cfg.synth_db
 
 
 def test_catalogue_covers_every_part_category_in_code_order():
@@ -95,10 +95,9 @@ def test_identity_components_exclude_part_components_and_check_the_model():
 
 
 def test_settings_errors_name_the_keys(tiny_config_factory, tmp_path):
-    cfg = tiny_config_factory(tmp_path, "synth_db.gt_categories=[hair, identity, wings]", "synth_db.n_db=0",
-                              "synth_db.new_person=target")
     with pytest.raises(ConfigError) as err:
-        SynthDbSettings.from_config(cfg)
+        tiny_config_factory(tmp_path, "synth_db.gt_categories=[hair, identity, wings]", "synth_db.n_db=0",
+                            "synth_db.new_person=target")
     text = str(err.value)
     for expected in ("synth_db.n_db", "'identity' has no part labels", "wings", "synth_db.target, new_person"):
         assert expected in text

@@ -10,7 +10,7 @@ from pegasus.data.parts import NUM_SEMANTIC_LABELS, label_id, part_mask
 from pegasus.headmodel import head_model_from_config
 from pegasus.synthdb.accessories import GLASSES_STYLES, HAIR_STYLES, HAT_STYLES, glasses_mesh, hair_mesh, hat_mesh
 from pegasus.synthdb.people import Variant, sample_population
-from pegasus.synthdb.previews import LABEL_COLOURS
+from pegasus.data.parts import LABEL_COLOURS
 from pegasus.synthdb.scene import SceneRenderer, orbit_camera
 from pegasus.synthdb.settings import SynthDbSettings
 
@@ -18,7 +18,7 @@ from pegasus.synthdb.settings import SynthDbSettings
 @pytest.fixture(scope="module")
 def renderer(tiny_config_factory, tmp_path_factory):
     cfg = tiny_config_factory(tmp_path_factory.mktemp("scene"))
-    settings = SynthDbSettings.from_config(cfg)
+    settings = cfg.synth_db
     return SceneRenderer(head_model_from_config(cfg), settings)
 
 

@@ -2,7 +2,8 @@
 
 * :class:`GeometryField` (IDR-style): positional encoding of the canonical point (plus an
   optional latent code) → weight-normalised Softplus(β=100) MLP with a skip connection at
-  the middle layer → signed distance, albedo and optionally a segmentation logit. The
+  the middle layer → signed distance, albedo and optionally PEGASUS's part logit χ and
+  logits over the semantic classes of :mod:`pegasus.data.parts`. The
   geometric initialisation makes the SDF ≈ ``|x| − init_radius`` (a sphere) and the albedo
   ≈ 0.5 grey, independent of the latent code.
 * :class:`ShadingField`: unit normal (plus optional latent) → small MLP → shading in (0, 1);
@@ -111,16 +112,18 @@ class GeometryOutput:
     Attributes:
         sdf: (...,) signed distance (scaled head units; used for normals and regularisers).
         albedo: (..., 3) in (0, 1).
-        segmentation: (...,) logit χ of "belongs to the part", or None when disabled.
+        part: (...,) logit χ of "belongs to the video's part", or None when disabled.
+        semantic: (..., K) logits over the semantic classes, or None when disabled.
     """
 
     sdf: torch.Tensor
     albedo: torch.Tensor
-    segmentation: torch.Tensor | None
+    part: torch.Tensor | None
+    semantic: torch.Tensor | None
 
 
 class GeometryField(nn.Module):
-    """IDR-style SDF + albedo (+ segmentation) MLP over canonical points.
+    """IDR-style SDF + albedo (+ part logit, + semantic logits) MLP over canonical points.
 
     Args:
         hidden_layers: number of hidden layers (PointAvatar: 8 of width 256 + the output
@@ -129,7 +132,8 @@ class GeometryField(nn.Module):
         num_freqs: positional-encoding frequencies of the point (6).
         latent_dim: size of an optional latent code concatenated to the encoded point
             (0 = none). Its input weights start at zero, so the initial field ignores it.
-        segmentation: also output a segmentation logit.
+        part_logit: also output PEGASUS's part logit χ.
+        semantic_classes: also output logits over this many semantic classes (0 = none).
         init_radius: radius of the sphere of the geometric initialisation (0.6).
         weight_norm: weight-normalised linear layers (IDR).
 
@@ -147,7 +151,8 @@ class GeometryField(nn.Module):
         width: int = 256,
         num_freqs: int = 6,
         latent_dim: int = 0,
-        segmentation: bool = False,
+        part_logit: bool = False,
+        semantic_classes: int = 0,
         init_radius: float = 0.6,
         weight_norm: bool = True,
     ):
@@ -155,10 +160,10 @@ class GeometryField(nn.Module):
         if hidden_layers < 2 or width < 1:
             raise ValueError(f"GeometryField: need ≥ 2 hidden layers and width ≥ 1, got {hidden_layers}, {width}")
         self.encoding = PositionalEncoding(3, num_freqs)
-        self.latent_dim, self.has_segmentation = latent_dim, segmentation
+        self.latent_dim, self.has_part, self.semantic_classes = latent_dim, part_logit, semantic_classes
         self.in_dim = self.encoding.out_dim + latent_dim
         self.skip_layer = hidden_layers // 2
-        self.out_dim = 1 + 3 + int(segmentation)
+        self.out_dim = 1 + 3 + int(part_logit) + semantic_classes
         dims = [self.in_dim] + [width] * hidden_layers + [self.out_dim]
         layers = []
         for i in range(len(dims) - 1):
@@ -215,7 +220,9 @@ class GeometryField(nn.Module):
             if i < len(self.layers) - 1:
                 h = F.softplus(h, beta=SOFTPLUS_BETA)
         albedo = torch.sigmoid(ALBEDO_SCALE * h[..., 1:4])
-        return GeometryOutput(h[..., 0], albedo, h[..., 4] if self.has_segmentation else None)
+        part = h[..., 4] if self.has_part else None
+        semantic = h[..., 4 + int(self.has_part):] if self.semantic_classes else None
+        return GeometryOutput(h[..., 0], albedo, part, semantic)
 
     def with_gradient(
         self, x: torch.Tensor, latent: torch.Tensor | None = None, create_graph: bool | None = None
@@ -240,8 +247,8 @@ class GeometryField(nn.Module):
         if not create_graph:
             gradient = gradient.detach()
             if not outer_grad:
-                out = GeometryOutput(*(None if t is None else t.detach() for t in (out.sdf, out.albedo,
-                                                                                    out.segmentation)))
+                out = GeometryOutput(*(None if t is None else t.detach()
+                                       for t in (out.sdf, out.albedo, out.part, out.semantic)))
         return out, gradient
 
 

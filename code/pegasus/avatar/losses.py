@@ -1,7 +1,8 @@
-"""Loss terms of the avatar (pure functions) and an optional VGG16 perceptual loss.
+"""Loss terms of the avatar (pure functions), their weighted sum, and an optional VGG16
+perceptual loss.
 
-Weights and schedules come from the ``loss`` config section; :meth:`PointAvatar.losses`
-combines these terms. Every function returns an unweighted scalar.
+Weights and schedules come from the ``loss`` config section; :func:`avatar_loss_terms`
+weighs and sums the terms of one batch. Every term function returns an unweighted scalar.
 
 VGG16 ImageNet weights cannot be downloaded here and torchvision is not available, so
 :class:`VGG16Features` is a plain-torch copy of the VGG16 convolutional layers that loads a
@@ -27,7 +28,9 @@ __all__ = [
     "skinning_prior",
     "pose_basis_prior",
     "expression_basis_prior",
-    "segmentation_bce",
+    "part_bce",
+    "semantic_cross_entropy",
+    "avatar_loss_terms",
     "prior_weight",
     "VGG16Features",
     "perceptual_loss",
@@ -79,15 +82,73 @@ def expression_basis_prior(
     return (diff * diff / (variance_scale * expression_variance)).mean()
 
 
-def segmentation_bce(probability: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Binary cross-entropy of a composited part probability (B, H, W) against a part mask."""
+def part_bce(probability: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Binary cross-entropy of a composited part probability (B, H, W) against a soft part mask."""
     p = probability.clamp(eps, 1.0 - eps)
     return F.binary_cross_entropy(p, target.to(p.dtype))
+
+
+def semantic_cross_entropy(probabilities: torch.Tensor, classes: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Mean −log p[class] of composited class probabilities (B, H, W, K) against (B, H, W) int64
+    class indices (a pixel's probabilities sum to 1: the background class fills the rest)."""
+    picked = probabilities.gather(-1, classes[..., None].to(probabilities.device))[..., 0]
+    return -(picked.clamp_min(eps)).log().mean()
 
 
 def prior_weight(base: float, halve_epochs, epoch: int) -> float:
     """λ(epoch) = base · 0.5^(number of milestones ≤ epoch) (PointAvatar: 10, halved at 10/20/30/40)."""
     return float(base) * 0.5 ** sum(1 for milestone in halve_epochs if epoch >= milestone)
+
+
+def avatar_loss_terms(settings, batch, output, epoch: int, expression_variance: torch.Tensor,
+                      flame_targets: dict[str, torch.Tensor], class_of_label: torch.Tensor | None = None,
+                      vgg: "VGG16Features | None" = None) -> dict[str, torch.Tensor]:
+    """Every weighted loss term of a batch and their sum ``total`` (scalars).
+
+    Args:
+        settings: the ``loss`` section (:class:`pegasus.avatar.settings.LossSettings`).
+        batch: the :class:`pegasus.data.batch.FrameBatch` rendered.
+        output: its :class:`pegasus.avatar.channels.AvatarOutput`.
+        epoch: current epoch (0-based), for λ of the head-model priors.
+        expression_variance: (E,) variance of the training expressions.
+        flame_targets: the head model's bases at each point's v* (``weights`` (P, N, 6),
+            ``pose_basis`` (P, N, 3, 36), ``expr_basis`` (P, N, 3, E)).
+        class_of_label: (L,) int64 semantic class of each label id (semantic head only).
+        vgg: the perceptual network, or None.
+
+    Terms: rgb (L1, all pixels), mask (L1), vgg, sdf, eikonal (training outputs only),
+    skinning_prior / pose_prior / expression_prior (λ(epoch) · inner weight · term), part (BCE
+    of the part channel against ``batch.part_mask``), semantic (cross-entropy against
+    ``batch.semantic``); a term is present when its weight is > 0 and its inputs exist.
+    """
+    ls, points = settings, output.points
+    device = output.rgb.device
+    target_rgb = batch.rgb.to(device)
+    terms: dict[str, torch.Tensor] = {
+        "rgb": ls.rgb * rgb_l1(output.rgb, target_rgb),
+        "mask": ls.mask * mask_l1(output.mask, batch.mask.to(device)),
+    }
+    if vgg is not None and ls.vgg > 0:
+        terms["vgg"] = ls.vgg * perceptual_loss(vgg, output.rgb, target_rgb)
+    if ls.sdf > 0:
+        terms["sdf"] = ls.sdf * sdf_loss(points.geometry.sdf)
+    if ls.eikonal > 0 and output.eikonal_gradient is not None:
+        terms["eikonal"] = ls.eikonal * eikonal_loss(output.eikonal_gradient)
+    lam = prior_weight(ls.flame_prior, ls.flame_prior_halve_epochs, epoch)
+    if lam > 0:
+        bases = points.bases
+        terms["skinning_prior"] = lam * ls.skinning_prior * skinning_prior(bases.weights, flame_targets["weights"])
+        terms["pose_prior"] = lam * ls.pose_prior * pose_basis_prior(bases.pose_basis, flame_targets["pose_basis"])
+        variance = expression_variance.clamp_min(ls.expression_variance_floor)
+        terms["expression_prior"] = lam * ls.expression_prior * expression_basis_prior(
+            bases.expr_basis, flame_targets["expr_basis"], variance, ls.expression_variance_scale)
+    if ls.part > 0 and output.part is not None and batch.part_mask is not None:
+        terms["part"] = ls.part * part_bce(output.part, batch.part_mask.to(device))
+    if ls.semantic > 0 and output.semantic is not None and batch.semantic is not None:
+        classes = class_of_label.to(device)[batch.semantic.to(device)]
+        terms["semantic"] = ls.semantic * semantic_cross_entropy(output.semantic, classes)
+    terms["total"] = torch.stack(list(terms.values())).sum()
+    return terms
 
 
 # --------------------------------------------------------------------------- perceptual

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .settings import PointSettings
+
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "PointSchedule",
     "PointCloudState",
     "fibonacci_sphere",
     "gather_parameter_rows",
@@ -98,58 +98,25 @@ def gather_parameter_rows(
                      "optimizer from PointAvatar.parameter_groups() after loading a checkpoint")
 
 
-@dataclass(frozen=True)
-class PointSchedule:
-    """Settings of the point cloud (all from ``model.points`` in the config).
-
-    Attributes:
-        init_count: initial number of points (400).
-        init_sphere_radius: they start on a sphere of this radius (0.5, scaled head units).
-        init_radius: initial splat radius, NDC units (0.169 for 400 points at 512²).
-        radius_factor: radius multiplier at every upsampling (0.75).
-        min_radius: radius floor, NDC (PointAvatar 0.005 at 512²; ~1 pixel is sensible).
-        prune_min_radius: prune only while the radius is ≥ this (PointAvatar 0.006).
-        prune_from_epoch: first epoch (0-based) whose end prunes (1 = not after the first).
-        upsample_freq: upsample at the end of epochs e with (e + 1) % upsample_freq == 0.
-        last_upsample_epoch: no upsampling after this epoch (None: no limit), so that the
-            last duplicated points get epochs to settle (an upsampling one epoch before the
-            end leaves jittered, barely trained copies in the result).
-        max_points: cap on the number of points.
-        seed: base seed of the jitter.
-    """
-
-    init_count: int = 400
-    init_sphere_radius: float = 0.5
-    init_radius: float = 0.169
-    radius_factor: float = 0.75
-    min_radius: float = 0.005
-    prune_min_radius: float = 0.006
-    prune_from_epoch: int = 1
-    upsample_freq: int = 5
-    last_upsample_epoch: int | None = None
-    max_points: int = 409_600
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.init_count < 1 or self.max_points < self.init_count:
-            raise ValueError(f"model.points: need 1 ≤ init_count ≤ max_points, got {self.init_count}, "
-                             f"{self.max_points}")
-        if self.upsample_freq < 1 or not 0 < self.radius_factor <= 1 or self.init_radius <= 0:
-            raise ValueError("model.points: need upsample_freq ≥ 1, 0 < radius_factor ≤ 1, init_radius > 0")
-
-
 class PointCloudState(nn.Module):
     """Canonical points (N, 3) ``nn.Parameter`` + splat radius + the prune/upsample schedule.
 
     ``radius`` (a float, NDC units) is stored in a buffer so it travels with the state
     dict; loading a state dict of another size resizes ``points`` first.
+
+    Args:
+        schedule: the ``model.points`` section.
+        last_upsample_epoch: no upsampling after this epoch (None: no limit), so that the
+            last duplicated points get epochs to settle (an upsampling one epoch before the
+            end leaves jittered, barely trained copies in the result).
+        seed: base seed of the jitter.
     """
 
-    def __init__(self, schedule: PointSchedule | None = None):
+    def __init__(self, schedule: PointSettings, last_upsample_epoch: int | None = None, seed: int = 0):
         super().__init__()
-        self.schedule = schedule or PointSchedule()
-        self.points = nn.Parameter(fibonacci_sphere(self.schedule.init_count, self.schedule.init_sphere_radius))
-        self.register_buffer("radius_buffer", torch.tensor(float(self.schedule.init_radius)))
+        self.schedule, self.last_upsample_epoch, self.seed = schedule, last_upsample_epoch, seed
+        self.points = nn.Parameter(fibonacci_sphere(schedule.init_count, schedule.init_sphere_radius))
+        self.register_buffer("radius_buffer", torch.tensor(float(schedule.init_radius)))
 
     @property
     def radius(self) -> float:
@@ -186,7 +153,7 @@ class PointCloudState(nn.Module):
         added = min(count, self.schedule.max_points - count)
         if added <= 0:
             return 0
-        generator = epoch_generator(self.schedule.seed, epoch)
+        generator = epoch_generator(self.seed, epoch)
         parents = torch.arange(count) if added == count else torch.randperm(count, generator=generator)[:added]
         parents = parents.sort().values
         jitter = (torch.rand(added, 3, generator=generator) - 0.5) * self.radius  # ±r/2
@@ -221,8 +188,8 @@ class PointCloudState(nn.Module):
                 if removed:
                     log.info("epoch %d: pruned %d invisible points → %d", epoch, removed, self.num_points)
                     changed = True
-        if (epoch + 1) % s.upsample_freq == 0 and (s.last_upsample_epoch is None
-                                                   or epoch <= s.last_upsample_epoch):
+        if (epoch + 1) % s.upsample_freq == 0 and (self.last_upsample_epoch is None
+                                                   or epoch <= self.last_upsample_epoch):
             added = self.upsample(epoch, optimizer)
             if added:
                 self.radius = max(self.radius * s.radius_factor, s.min_radius)

@@ -16,6 +16,7 @@ from ..config import Config, ConfigError, load_config, save_config
 from ..data.images import DataError
 from ..headmodel import HeadModelError
 from ..train.checkpoint import CheckpointError
+from ..train.trainer import RunFolderError
 
 log = logging.getLogger("pegasus")
 
@@ -62,16 +63,16 @@ def _cmd_synth_db(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _cmd_train(cfg: Config, args: argparse.Namespace) -> int:
-    """Train a single-person avatar on cfg.dataset (torchrun for several processes)."""
-    from ..train.build import build_avatar
+    """Train an avatar on cfg.dataset.train (torchrun for several processes)."""
+    from ..train.build import new_avatar
     from ..train.distributed import init_distributed, seed_everything
-    from ..train.trainer import Trainer, dataset_from_config
+    from ..train.trainer import Trainer
 
     env = init_distributed(cfg.experiment.device)
     seed_everything(cfg.experiment.seed, env.rank)
-    train_set = dataset_from_config(cfg, "train")
-    model = build_avatar(cfg, train_set, env.device)
-    trainer = Trainer(cfg, env, model, train_set, resume=args.resume)
+    model, train_set = new_avatar(cfg, env.device)
+    mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
+    trainer = Trainer(cfg, env, model, train_set, mode=mode)
     trainer.fit()
     log.info("training done: %s", trainer.run_dir)
     return 0
@@ -79,40 +80,40 @@ def _cmd_train(cfg: Config, args: argparse.Namespace) -> int:
 
 def _load_trained(cfg: Config, args: argparse.Namespace):
     """The run's model with its checkpoint loaded, on the configured device."""
-    from ..train.build import build_avatar
-    from ..train.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+    from ..train.build import trained_avatar
+    from ..train.checkpoint import latest_checkpoint, load_checkpoint
     from ..train.distributed import resolve_device
-    from ..train.trainer import dataset_from_config, run_dir_of
+    from ..train.trainer import run_dir_of
 
     device = resolve_device(cfg.experiment.device)
     path = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(run_dir_of(cfg))
     if path is None:
         raise CheckpointError(f"{run_dir_of(cfg)}: no checkpoint; train first (bash run/train.sh) "
                               "or pass --checkpoint")
-    model = build_avatar(cfg, dataset_from_config(cfg, "train"), device)
-    model.load_state_dict(load_checkpoint(path, map_location=device)["model"])
+    model = trained_avatar(cfg, load_checkpoint(path, map_location=device), device)
     log.info("loaded %s (%d points)", path, model.points.num_points)
-    return model.eval(), device, path
+    return model, device, path
+
+
+def _test_set(cfg: Config, model):
+    from ..train.build import split_dataset, video_table
+
+    return split_dataset(cfg, video_table(cfg, "test"), model.index, model.head_model, "test")
 
 
 def _cmd_test(cfg: Config, args: argparse.Namespace) -> int:
     """Render the test video, driving and yaw sets of a trained run; write metrics."""
-    from ..data.dataset import ImavatarDataset
     from ..eval.metrics import METRIC_NAMES, mean_metrics
-    from ..eval.render_sets import TestSettings, run_test_sets
+    from ..eval.render_sets import run_test_sets
     from ..train.build import avatar_render_fn
     from ..train.trainer import run_dir_of
 
     model, device, path = _load_trained(cfg, args)
-    ds = cfg.dataset
-    test_set = ImavatarDataset(ds.root, ds.subject, list(ds.test_videos), resolution=ds.resolution,
-                               n_expr=cfg.head_model.n_expr, n_shape=cfg.head_model.n_shape,
-                               load_semantic=cfg.test.no_cloth)
+    test_set = _test_set(cfg, model)
     out_dir = run_dir_of(cfg) / "test" / path.stem
-    results = run_test_sets(avatar_render_fn(model, device), TestSettings.from_config(cfg.test), out_dir,
-                            test_dataset=test_set)
+    results = run_test_sets(avatar_render_fn(model, device), cfg.test, out_dir, test_dataset=test_set)
     save_config(cfg, out_dir / "config.conf")
-    _cmd_export(cfg, args, model=model)
+    _export(cfg, model, test_set)
     for name, rows in results.items():
         if rows:
             means = mean_metrics(rows, METRIC_NAMES)
@@ -121,22 +122,24 @@ def _cmd_test(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_export(cfg: Config, args: argparse.Namespace, model=None) -> int:
-    """Export the trained run's canonical and first-test-frame point clouds as .ply."""
-    from ..data.dataset import collate_frames
+def _export(cfg: Config, model, test_set) -> None:
+    from ..avatar.export import canonical_points, posed_points
     from ..eval.export_ply import write_ply
-    from ..train.trainer import batch_to_device, dataset_from_config, run_dir_of
+    from ..train.trainer import run_dir_of
 
-    if model is None:
-        model, device, _ = _load_trained(cfg, args)
-    device = next(model.parameters()).device
-    first = batch_to_device(collate_frames([dataset_from_config(cfg, "test")[0]]), device)
+    device = model.points.points.device
+    first = test_set[0].to(device)
     out_dir = run_dir_of(cfg) / "export"
-    for name, batch in (("canonical", None), ("posed_test_frame0", first)):
-        cloud = model.export_points(batch)
-        path = write_ply(out_dir / f"{name}.ply", cloud["points"], colors=cloud.get("colors"),
-                         normals=cloud.get("normals"))
+    latent = None if model.latent_codes is None else model.latent_of(first)
+    for name, cloud in (("canonical", canonical_points(model, latent)), ("posed_test_frame0", posed_points(model, first))):
+        path = write_ply(out_dir / f"{name}.ply", cloud["points"], colors=cloud["colors"], normals=cloud["normals"])
         log.info("wrote %s (%d points)", path, len(cloud["points"]))
+
+
+def _cmd_export(cfg: Config, args: argparse.Namespace) -> int:
+    """Export the trained run's canonical and first-test-frame point clouds as .ply."""
+    model, _, _ = _load_trained(cfg, args)
+    _export(cfg, model, _test_set(cfg, model))
     return 0
 
 
@@ -192,7 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--subject", help="subject name (default with --video: the file stem)")
             cmd.add_argument("--name", help="video folder name with --video (default: the file stem)")
         if name == "train":
-            cmd.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+            start = cmd.add_mutually_exclusive_group()
+            start.add_argument("--resume", action="store_true",
+                               help="continue from the run's latest checkpoint (a new run when there is none)")
+            start.add_argument("--overwrite", action="store_true",
+                               help="start again in a run folder that holds checkpoints (deletes them and its logs)")
         if name in ("test", "export"):
             cmd.add_argument("--checkpoint", help="checkpoint file (default: the run's latest.pt)")
     return parser
@@ -208,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
             torch.set_num_threads(cfg.experiment.num_threads)
         return COMMANDS[args.command](cfg, args)
-    except (ConfigError, HeadModelError, DataError, CheckpointError) as err:
+    except (ConfigError, HeadModelError, DataError, CheckpointError, RunFolderError) as err:
         log.error("%s", err)
         return 2
 

@@ -1,8 +1,9 @@
-"""HOCON configs: load with includes and overrides, validate against the schema, save."""
-from .load import Config, ConfigError, load_config, parse_overrides, raise_for_problems, save_config, validate
-from .schema import SCHEMA, Key
+"""HOCON configs: declared settings, load with includes and overrides, validate, save."""
+from .declare import Key, Section, setting
+from .load import Config, ConfigError, load_config, parse_overrides, save_config
+from .sections import schema, sections
 
 __all__ = [
-    "Config", "ConfigError", "Key", "SCHEMA", "load_config", "parse_overrides", "raise_for_problems",
-    "save_config", "validate",
+    "Config", "ConfigError", "Key", "Section", "load_config", "parse_overrides", "save_config", "schema",
+    "sections", "setting",
 ]

@@ -1,62 +1,35 @@
-"""A torch ``Dataset`` over the frames of one or more videos of a subject.
+"""A torch ``Dataset`` over the frames of a :class:`VideoTable` (one split of a run).
 
-Each item is a dict of tensors (plus a few strings) for one frame; :func:`collate_frames`
-stacks items into a batch whose ``cameras`` is one :class:`PinholeCameras`. Cameras are
-converted only through :func:`pegasus.geometry.camera.cameras_from_imavatar`.
+Each item is a :class:`FrameBatch` of one frame; :func:`collate_frames` joins items. Cameras
+are converted only through :func:`pegasus.geometry.camera.cameras_from_imavatar`. The
+run-level indices of a frame (its person's position among the trained subjects, its row of
+the per-frame refinement, its latent rows) come from the caller as :class:`VideoIndices`,
+so that one dataset class serves training, testing and any later stage.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pegasus.data.images import (
-    DataError,
-    composite_on_white,
-    read_label_map,
-    read_mask,
-    read_rgb,
-    resize_label_map,
-    resize_mask,
-    resize_rgb,
-)
-from pegasus.data.imavatar import (
-    IRIS_COUNT,
-    KEYPOINT_COUNT,
-    MASK_DIR,
-    SEMANTIC_DIR,
-    FrameSelection,
-    Video,
-    VideoFrame,
-    list_videos,
-    read_blacklist,
-    read_video,
-    select_frames,
-    subject_dir,
-    video_dir,
-)
-from pegasus.geometry.camera import PinholeCameras, cameras_from_imavatar
+from .batch import NO_ROW, FrameBatch
+from .images import DataError, composite_on_white, read_label_map, read_mask, read_rgb, resize_label_map, \
+    resize_mask, resize_rgb
+from .imavatar import IRIS_COUNT, KEYPOINT_COUNT
+from .videos import VideoTable, fit_length
+from ..geometry.camera import cameras_from_imavatar
 
-__all__ = ["ImavatarDataset", "collate_frames"]
+__all__ = ["VideoIndices", "VideoDataset", "parse_resolution", "subject_indices"]
 
 logger = logging.getLogger(__name__)
 
 
-def _fit_length(values: np.ndarray, length: int) -> np.ndarray:
-    """(N,) → (length,) float32: zero-padded or truncated."""
-    out = np.zeros(length, dtype=np.float32)
-    n = min(length, values.shape[0])
-    out[:n] = values[:n]
-    return out
-
-
-def _parse_resolution(resolution) -> tuple[int, int] | None:
+def parse_resolution(resolution) -> tuple[int, int] | None:
     """None, an int (square) or (H, W) → (H, W) or None."""
     if resolution is None:
         return None
@@ -66,213 +39,131 @@ def _parse_resolution(resolution) -> tuple[int, int] | None:
     return size
 
 
-def _shared_shape(frames: Sequence[VideoFrame], field: str) -> tuple[int, ...] | None:
-    """Shape of ``frame.flame.<field>`` if every frame has it with one shape, else None."""
-    shapes = {None if getattr(f.flame, field) is None else getattr(f.flame, field).shape for f in frames}
-    return shapes.pop() if len(shapes) == 1 else None
+@dataclass(frozen=True)
+class VideoIndices:
+    """Run-level indices of one video's frames (see :class:`FrameBatch`).
+
+    Attributes:
+        subject_id: the person's position among the run's subjects.
+        latent_rows: (C,) rows of the latent table, or None (no latent code).
+        refine_rows: {frame_index: row} of the per-frame refinement (empty: none).
+    """
+
+    subject_id: int
+    latent_rows: tuple[int, ...] | None = None
+    refine_rows: Mapping[int, int] = field(default_factory=dict)
+
+
+def subject_indices(table: VideoTable) -> list[VideoIndices]:
+    """Indices of a table read on its own: subjects numbered as in the table, no latent
+    code, no per-frame refinement."""
+    return [VideoIndices(table.subjects.index(r.subject)) for r in table]
 
 
 def _read_sized(reader, path, expected: tuple[int, int]) -> np.ndarray:
-    """Reads an image with ``reader`` and checks that it is (H, W) = ``expected``."""
     image = reader(path)
     if image.shape[:2] != expected:
-        raise DataError(
-            f"{path}: size {image.shape[:2]} differs from the video's first image {expected}; "
-            "all frames of a video must have one size"
-        )
+        raise DataError(f"{path}: size {image.shape[:2]} differs from the video's first image {expected}; all "
+                        "frames of a video must have one size")
     return image
 
 
-@dataclass(frozen=True)
-class _Item:
-    video: Video
-    frame: VideoFrame
-
-
-class ImavatarDataset(Dataset):
-    """Frames of some videos of one subject in the IMavatar layout.
+class VideoDataset(Dataset):
+    """The frames of every video of a table.
 
     Args:
-        root: datasets folder holding ``<subject>/<subject>/<video>/``.
-        subject: subject name.
-        videos: video folder names to include (one split: train videos or test videos).
-        resolution: output (H, W) or one int for square images; None keeps the stored
-            size (all videos must then share it). Intrinsics are normalised, so the
-            cameras stay valid at any resolution.
-        stride, frame_count, frame_indices: per-video frame selection, at most one of
-            them (see :class:`pegasus.data.imavatar.FrameSelection`).
-        use_blacklist: drop frames listed in the subject's ``blacklist.json``.
-        n_expr: length of ``expression`` (zero-padded or truncated).
-        n_shape: length of ``shape`` (zero-padded or truncated).
-        load_semantic: load ``semantic/`` label maps (an error if a video has none).
-
-    Item keys (H, W = output resolution):
-        rgb (H, W, 3) float32 in [0, 1], composited on white with the soft mask;
-        mask (H, W) float32 in [0, 1]; semantic (H, W) int64 when ``load_semantic``;
-        cameras :class:`PinholeCameras` of batch 1; expression (n_expr,), pose (15,),
-        shape (n_shape,) float32; flame_keypoints (K, 2) in [−1, 1] and bbox (4,) when
-        every frame has them; keypoints (68, 2) and iris (2, 2) float32 pixels with
-        keypoints_valid / iris_valid bool scalars when any video has them; frame_index
-        int64 scalar (position in the video's ``flame_params.json``); dataset_index int64
-        scalar (position in this dataset, unique across videos); frame_name, video,
-        image_path strings.
+        table: the split's videos.
+        indices: one :class:`VideoIndices` per video of the table (run-level ids).
+        resolution: output (H, W) or one int for square images; None keeps the stored size
+            (all videos must then share it). Intrinsics are normalised, so the cameras stay
+            valid at any resolution.
+        n_expr, n_shape: lengths of ``expression`` and ``shape`` (zero-padded or truncated;
+            the head model's component counts).
+        load_semantic: load ``semantic/`` label maps.
+        load_part_masks: load ``mask_object/`` where a video has it.
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        subject: str,
-        videos: Sequence[str],
-        *,
-        resolution: int | Sequence[int] | None = None,
-        stride: int = 1,
-        frame_count: int | None = None,
-        frame_indices: Sequence[int] | None = None,
-        use_blacklist: bool = True,
-        n_expr: int = 50,
-        n_shape: int = 100,
-        load_semantic: bool = False,
-    ) -> None:
-        if isinstance(videos, str) or not videos or len(set(videos)) != len(videos):
-            raise ValueError(f"videos must be a non-empty list of distinct names, got {videos!r}")
+    def __init__(self, table: VideoTable, indices: Sequence[VideoIndices], *, resolution=None, n_expr: int = 50,
+                 n_shape: int = 100, load_semantic: bool = False, load_part_masks: bool = False):
+        if len(indices) != len(table):
+            raise ValueError(f"VideoDataset: {len(indices)} VideoIndices for {len(table)} videos")
         if n_expr < 1 or n_shape < 1:
             raise ValueError(f"n_expr and n_shape must be ≥ 1, got {n_expr}, {n_shape}")
-        requested_size = _parse_resolution(resolution)
-        selection = FrameSelection(
-            stride=stride,
-            count=frame_count,
-            indices=None if frame_indices is None else tuple(frame_indices),
-        )
-        blacklist = read_blacklist(subject_dir(root, subject)) if use_blacklist else {}
-        self.videos: tuple[Video, ...] = tuple(
-            select_frames(
-                self._read_checked_video(root, subject, name, load_semantic),
-                selection,
-                blacklist.get(name, ()),
-            )
-            for name in videos
-        )
-        self.image_size = requested_size or self._shared_image_size()
-        self.n_expr, self.n_shape, self.load_semantic = n_expr, n_shape, load_semantic
-        self._items = [_Item(v, f) for v in self.videos for f in v.frames]
-        frames = [item.frame for item in self._items]
-        self._flame_keypoints_shape = _shared_shape(frames, "flame_keypoints")
-        self._has_bbox = _shared_shape(frames, "bbox") is not None
-        for field, kept in (
-            ("flame_keypoints", self._flame_keypoints_shape is not None),
-            ("bbox", self._has_bbox),
-        ):
-            if not kept and any(getattr(f.flame, field) is not None for f in frames):
-                logger.info(
-                    "%s: items omit %s, which the frames do not all have in one shape", subject, field
-                )
+        self.table, self.indices = table, tuple(indices)
+        requested = parse_resolution(resolution)
+        if requested is None and table.image_size is None:
+            raise DataError(f"videos differ in image size {[r.video.image_size for r in table]}; set "
+                            "dataset.resolution to resize them")
+        self.image_size = requested or table.image_size
+        self.n_expr, self.n_shape = n_expr, n_shape
+        self.load_semantic = load_semantic
+        self.load_part_masks = load_part_masks and any(r.video.has_part_masks for r in table)
+        if self.load_part_masks and not all(r.video.has_part_masks for r in table):
+            raise DataError("part masks are loaded but some videos have no mask_object/: "
+                            f"{[r.key for r in table if not r.video.has_part_masks]}")
+        self._items = [(r, f) for r in table for f in r.video.frames]
+        frames = [f for _, f in self._items]
         self._has_keypoints = any(f.keypoints is not None for f in frames)
         self._has_iris = any(f.iris is not None for f in frames)
-        logger.info(
-            "%s: %d frames from videos %s at %s", subject, len(self._items), list(videos), self.image_size
-        )
+        logger.info("%d frames from %d videos at %s", len(self._items), len(table), self.image_size)
 
-    @staticmethod
-    def _read_checked_video(root, subject: str, name: str, load_semantic: bool) -> Video:
-        path = video_dir(root, subject, name)
-        if not path.is_dir():
-            available = list_videos(root, subject)
-            raise DataError(f"{path}: video folder not found; videos of {subject!r}: {available}")
-        video = read_video(path)
-        if not video.has_masks:
-            raise DataError(f"{path / MASK_DIR}: mask folder not found; every frame needs a soft mask")
-        if load_semantic and not video.has_semantic:
-            raise DataError(
-                f"{path / SEMANTIC_DIR}: semantic folder not found; run face parsing or "
-                "set load_semantic=False"
-            )
-        return video
+    @classmethod
+    def of_subject(cls, root, subject: str, videos: Sequence[str], *, load_semantic: bool = False,
+                   **kwargs) -> "VideoDataset":
+        """Some videos of one subject, read on their own (no run: subject 0, no latent code, no
+        refinement rows); ``kwargs`` as for the constructor."""
+        from .settings import VideoEntry
 
-    def _shared_image_size(self) -> tuple[int, int]:
-        sizes = {v.name: v.image_size for v in self.videos}
-        if len(set(sizes.values())) > 1:
-            raise DataError(f"videos differ in image size {sizes}; pass a resolution to resize them")
-        return next(iter(sizes.values()))
+        table = VideoTable([VideoEntry(subject=subject, video=v) for v in videos], root,
+                           require_semantic=load_semantic)
+        return cls(table, subject_indices(table), load_semantic=load_semantic, **kwargs)
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def expressions(self) -> torch.Tensor:
-        """(T, n_expr) expressions of every selected frame, without reading images."""
-        return torch.stack([torch.from_numpy(_fit_length(i.frame.flame.expression, self.n_expr))
-                            for i in self._items])
-
-    def _landmarks(
-        self, points: np.ndarray | None, count: int, stored_size: tuple[int, int]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _landmarks(self, points, count: int, stored_size) -> tuple[torch.Tensor, torch.Tensor]:
         """Pixel landmarks rescaled to the output resolution, zeros and False when missing."""
         if points is None:
-            return torch.zeros(count, 2), torch.tensor(False)
+            return torch.zeros(1, count, 2), torch.tensor([False])
         scale = np.array([self.image_size[1] / stored_size[1], self.image_size[0] / stored_size[0]])
-        return torch.from_numpy((points * scale).astype(np.float32)), torch.tensor(True)
+        return torch.from_numpy((points * scale).astype(np.float32))[None], torch.tensor([True])
 
-    def __getitem__(self, index: int) -> dict:
-        video, frame = self._items[index].video, self._items[index].frame
-        stored_size = video.image_size
-        rgb = resize_rgb(_read_sized(read_rgb, frame.image_path, stored_size), self.image_size)
-        mask = resize_mask(_read_sized(read_mask, frame.mask_path, stored_size), self.image_size)
+    def __getitem__(self, index: int) -> FrameBatch:
+        record, frame = self._items[index]
+        ids = self.indices[record.id]
+        video = record.video
+        stored = video.image_size
+        rgb = resize_rgb(_read_sized(read_rgb, frame.image_path, stored), self.image_size)
+        mask = resize_mask(_read_sized(read_mask, frame.mask_path, stored), self.image_size)
         flame = frame.flame
-        item = {
-            "rgb": torch.from_numpy(composite_on_white(rgb, mask)),
-            "mask": torch.from_numpy(mask),
-            "cameras": cameras_from_imavatar(
-                torch.from_numpy(video.intrinsics.astype(np.float32)),
-                torch.from_numpy(flame.world_mat[None].astype(np.float32)),
-                self.image_size,
-            ),
-            "expression": torch.from_numpy(_fit_length(flame.expression, self.n_expr)),
-            "pose": torch.from_numpy(flame.pose.astype(np.float32)),
-            "shape": torch.from_numpy(_fit_length(video.shape_params, self.n_shape)),
-            "frame_index": torch.tensor(frame.index, dtype=torch.int64),
-            "dataset_index": torch.tensor(index, dtype=torch.int64),
-            "frame_name": frame.name,
-            "video": video.name,
-            "image_path": str(frame.image_path),
-        }
+        optional = {}
         if self.load_semantic:
-            labels = _read_sized(read_label_map, frame.semantic_path, stored_size)
-            item["semantic"] = torch.from_numpy(resize_label_map(labels, self.image_size).astype(np.int64))
-        if self._flame_keypoints_shape is not None:
-            item["flame_keypoints"] = torch.from_numpy(flame.flame_keypoints.astype(np.float32))
-        if self._has_bbox:
-            item["bbox"] = torch.from_numpy(flame.bbox.astype(np.float32))
+            labels = resize_label_map(_read_sized(read_label_map, frame.semantic_path, stored), self.image_size)
+            optional["semantic"] = torch.from_numpy(labels.astype(np.int64))[None]
+        if self.load_part_masks:
+            part = resize_mask(_read_sized(read_mask, frame.part_mask_path, stored), self.image_size)
+            optional["part_mask"] = torch.from_numpy(part)[None]
+        if ids.latent_rows is not None:
+            optional["latent_rows"] = torch.tensor([ids.latent_rows], dtype=torch.int64)
         if self._has_keypoints:
-            keypoints = self._landmarks(frame.keypoints, KEYPOINT_COUNT, stored_size)
-            item["keypoints"], item["keypoints_valid"] = keypoints
+            optional["keypoints"], optional["keypoints_valid"] = self._landmarks(frame.keypoints, KEYPOINT_COUNT,
+                                                                                 stored)
         if self._has_iris:
-            iris = self._landmarks(frame.iris, IRIS_COUNT, stored_size)
-            item["iris"], item["iris_valid"] = iris
-        return item
-
-
-def collate_frames(items: Sequence[dict]) -> dict:
-    """Batches dataset items: tensors stacked on a new first axis, ``cameras`` joined into
-    one :class:`PinholeCameras` of batch B, strings gathered into lists."""
-    if not items:
-        raise ValueError("collate_frames: empty batch")
-    keys = set(items[0])
-    if any(set(item) != keys for item in items):
-        raise ValueError("collate_frames: items have different keys (mixed datasets?)")
-    batch: dict = {}
-    for key in items[0]:
-        values = [item[key] for item in items]
-        if isinstance(values[0], PinholeCameras):
-            sizes = {c.image_size for c in values}
-            if len(sizes) > 1:
-                raise ValueError(f"collate_frames: cameras of different image sizes {sorted(sizes)}")
-            batch[key] = PinholeCameras(
-                torch.cat([c.K for c in values]),
-                torch.cat([c.R for c in values]),
-                torch.cat([c.t for c in values]),
-                values[0].image_size,
-            )
-        elif isinstance(values[0], torch.Tensor):
-            batch[key] = torch.stack(values)
-        else:
-            batch[key] = values
-    return batch
+            optional["iris"], optional["iris_valid"] = self._landmarks(frame.iris, IRIS_COUNT, stored)
+        return FrameBatch(
+            cameras=cameras_from_imavatar(torch.from_numpy(video.intrinsics.astype(np.float32)),
+                                          torch.from_numpy(flame.world_mat[None].astype(np.float32)),
+                                          self.image_size),
+            expression=torch.from_numpy(fit_length(flame.expression, self.n_expr))[None],
+            pose=torch.from_numpy(flame.pose.astype(np.float32))[None],
+            shape=record.shape(self.n_shape)[None],
+            video_id=torch.tensor([record.id]),
+            subject_id=torch.tensor([ids.subject_id]),
+            frame_index=torch.tensor([frame.index]),
+            refine_row=torch.tensor([ids.refine_rows.get(frame.index, NO_ROW)]),
+            frame_name=(frame.name,),
+            video=(record.key,),
+            rgb=torch.from_numpy(composite_on_white(rgb, mask))[None],
+            mask=torch.from_numpy(mask)[None],
+            **optional,
+        )

@@ -9,6 +9,7 @@ Layout (see docs/data.md)::
             image/<k>.png|.jpg           RGB frames, 1-indexed names
             mask/<k>.png                 soft foreground matte 0–255 (gray or RGB)
             semantic/<k>.png             optional face-parsing ids 0..18
+            mask_object/<k>.png          optional soft mask of the part a synthetic video swapped
             keypoint.json                optional {"<k>.png": [[x, y] × 68]} pixels
             iris.json                    optional {"<k>.png": [[x, y] × 2]} pixels
 
@@ -53,6 +54,7 @@ __all__ = [
     "IMAGE_DIR",
     "MASK_DIR",
     "SEMANTIC_DIR",
+    "PART_MASK_DIR",
     "POSE_DIM",
     "KEYPOINT_COUNT",
     "IRIS_COUNT",
@@ -74,7 +76,6 @@ __all__ = [
     "write_blacklist",
     "read_video",
     "select_frames",
-    "check_video_split",
     "write_video",
 ]
 
@@ -87,11 +88,13 @@ BLACKLIST_FILE = "blacklist.json"
 IMAGE_DIR = "image"
 MASK_DIR = "mask"
 SEMANTIC_DIR = "semantic"
+PART_MASK_DIR = "mask_object"
 POSE_DIM = 15
 """FLAME pose layout: global 3 | neck 3 | jaw 3 | left eye 3 | right eye 3 (axis-angle)."""
 KEYPOINT_COUNT = 68
 IRIS_COUNT = 2
-_FRAME_FOLDERS = (("image_path", IMAGE_DIR), ("mask_path", MASK_DIR), ("semantic_path", SEMANTIC_DIR))
+_FRAME_FOLDERS = (("image_path", IMAGE_DIR), ("mask_path", MASK_DIR), ("semantic_path", SEMANTIC_DIR),
+                  ("part_mask_path", PART_MASK_DIR))
 _LANDMARK_FILES = (("keypoints", KEYPOINTS_FILE, KEYPOINT_COUNT), ("iris", IRIS_FILE, IRIS_COUNT))
 _SHOWN = 5  # how many offending names an error message lists
 
@@ -422,7 +425,7 @@ class VideoFrame:
     Attributes:
         index: 0-based position in ``flame_params.json``'s frame list (stable under selection).
         flame: the frame's FLAME parameters and camera.
-        image_path, mask_path, semantic_path: files, None where the folder is absent.
+        image_path, mask_path, semantic_path, part_mask_path: files, None where the folder is absent.
         keypoints: (68, 2) float64 iBUG-68 landmarks in pixels of the stored image, or None.
         iris: (2, 2) float64 iris centres in pixels (order as stored), or None.
     """
@@ -432,6 +435,7 @@ class VideoFrame:
     image_path: Path | None = None
     mask_path: Path | None = None
     semantic_path: Path | None = None
+    part_mask_path: Path | None = None
     keypoints: np.ndarray | None = None
     iris: np.ndarray | None = None
 
@@ -470,6 +474,10 @@ class Video:
     @property
     def has_semantic(self) -> bool:
         return all(f.semantic_path is not None for f in self.frames)
+
+    @property
+    def has_part_masks(self) -> bool:
+        return all(f.part_mask_path is not None for f in self.frames)
 
     def flame_params(self) -> FlameParams:
         """The parameters of this video's (selected) frames, e.g. to write a derived video."""
@@ -627,20 +635,6 @@ def select_frames(
     if not kept:
         raise DataError(f"{video.path}: no frames left after the blacklist and frame selection")
     return replace(video, frames=tuple(kept))
-
-
-def check_video_split(train_videos: Collection[str], test_videos: Collection[str]) -> None:
-    """Splits are made by video: raises ValueError if a video is in both lists."""
-    shared = sorted(set(train_videos) & set(test_videos))
-    if shared:
-        raise ValueError(
-            f"videos {shared} are in both the train and the test split; splits are made by "
-            "video, never by frames of one video"
-        )
-
-
-# ---------------------------------------------------------------------------------------
-# Writing
 
 
 def _landmarks_to_json(names: Sequence[str], points: Sequence[np.ndarray | None], n_points: int) -> dict:

@@ -12,7 +12,7 @@ from ..geometry.camera import cameras_from_imavatar, project_points
 from ..headmodel import HeadModel
 from ..headmodel.lbs import POSE_SLOTS
 from ..render.mesh import render_mesh
-from .media import draw_points, image_grid, put_label, write_png
+from ..utils.media import draw_points, image_grid, put_label, write_png
 
 __all__ = ["region_colors", "render_head_tiles", "write_head_picture"]
 

@@ -37,23 +37,22 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ..data.dataset import collate_frames
+from ..data.batch import NO_ROW, FrameBatch, collate_frames
 from ..data.images import to_uint8
 from ..data.imavatar import FLAME_PARAMS_FILE, read_flame_params
-from ..geometry.camera import PinholeCameras
+from ..data.videos import fit_length
 from ..headmodel.lbs import POSE_DIM, POSE_SLOTS
 from ..utils import atomic_path
-from .media import Mp4Writer, image_grid, put_label, write_png
+from ..utils.media import Mp4Writer, image_grid, put_label, write_png
+from ..utils.progress import progress as progress_bar
 from .metrics import METRIC_NAMES, LPIPS, frame_metrics, load_lpips, mean_metrics
+from .settings import TestSettings
 
 __all__ = [
     "RenderFn",
     "CHANNELS",
-    "SET_NAMES",
-    "TestSettings",
     "Scoring",
     "Animation",
-    "normal_to_display",
     "render_batches",
     "render_dataset",
     "driving_batches",
@@ -64,74 +63,18 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RenderFn = Callable[[dict], Mapping[str, torch.Tensor]]
+RenderFn = Callable[[FrameBatch], Mapping[str, torch.Tensor]]
 """``render_fn(batch) -> {channel: (B, H, W, 3) or (B, H, W) tensor in [0, 1]}``."""
 
 CHANNELS: tuple[str, ...] = ("rgb", "normal", "albedo", "shading", "mask")
 """Channels a render_fn usually returns, in the column order of the grid."""
 
-SET_NAMES: tuple[str, ...] = ("test", "driving", "yaw")
-"""Render sets of ``test.sets``: test frames with ground truth, driving video, yaw turn."""
-
-NOT_A_TRAINING_FRAME = -1
-"""``frame_index`` of driving / yaw frames: no per-frame refinement applies to them."""
-
 _RANGE_TOLERANCE = 1e-3
 _LABEL_MIN_WIDTH = 96  # tiles narrower than this get no text label
 
 
-def normal_to_display(normal: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Camera-space unit normals (..., 3) in [−1, 1] → colours ``(n + 1) / 2`` in [0, 1],
-    composited on white with ``mask`` (..., H, W) when given."""
-    colours = ((normal + 1) / 2).clamp(0, 1)
-    if mask is not None:
-        m = mask[..., None]
-        colours = colours * m + (1 - m)
-    return colours
-
-
 # ---------------------------------------------------------------------------------------
-# Settings
-
-
-@dataclass(frozen=True)
-class TestSettings:
-    """The ``test`` config section (see ``code/pegasus/config/schema.py`` for each key)."""
-
-    sets: tuple[str, ...] = SET_NAMES
-    channels: tuple[str, ...] = CHANNELS
-    frame_stride: int = 1
-    batch_size: int = 1
-    erode_dilate: bool = True
-    no_cloth: bool = True
-    lpips_weights: str | None = None
-    yaw_max_deg: float = 30.0
-    yaw_frames: int = 60
-    yaw_expression_frame: int | None = None
-    camera_frame: int = 0
-    driving_flame_params: str | None = None
-    fps: float = 25.0
-    grid_rows: int = 4
-
-    def __post_init__(self) -> None:
-        unknown = [s for s in self.sets if s not in SET_NAMES]
-        if unknown:
-            raise ValueError(f"test.sets: unknown set(s) {unknown}; choose from {list(SET_NAMES)}")
-        if not self.channels or "rgb" not in self.channels:
-            raise ValueError(f"test.channels must include 'rgb', got {list(self.channels)}")
-        for key in ("frame_stride", "batch_size", "yaw_frames", "grid_rows"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"test.{key} must be ≥ 1, got {getattr(self, key)}")
-        if not self.fps > 0:
-            raise ValueError(f"test.fps must be > 0, got {self.fps}")
-
-    @classmethod
-    def from_config(cls, section: Mapping) -> "TestSettings":
-        """From the ``test`` section of a :class:`pegasus.config.Config` (``cfg.test``)."""
-        values = {key: section[key] for key in cls.__dataclass_fields__}
-        for key in ("sets", "channels"):
-            values[key] = tuple(values[key])
-        return cls(**values)
+# Scoring
 
 
 @dataclass(frozen=True)
@@ -141,7 +84,7 @@ class Scoring:
     Attributes:
         erode_dilate: open the rgb render (3×3 erode, then dilate) before scoring.
         no_cloth: also report ``<metric>_no_cloth`` with cloth labels whitened in both images
-            (needs ``semantic`` in the batches: ``ImavatarDataset(load_semantic=True)``).
+            (needs ``semantic`` in the batches: ``VideoDataset(load_semantic=True)``).
         lpips: the LPIPS module, or None (LPIPS reported as null).
     """
 
@@ -170,36 +113,32 @@ class Scoring:
 
 @dataclass(frozen=True, eq=False)
 class Animation:
-    """Frames to render with one target's camera and identity but other motion.
+    """Frames to render with one target frame's camera, identity, person and codes but other motion.
 
-    Iterating yields batches shaped like :func:`pegasus.data.collate_frames` output (without
-    images): ``cameras`` (``PinholeCameras`` of batch B, the target's camera repeated),
-    ``expression`` (B, E), ``pose`` (B, 15), ``shape`` (B, S) float32, ``frame_index`` (B,)
-    int64 = −1 (no training frame: per-frame refinements must not be applied) and
-    ``frame_name`` (list of str).
+    Iterating yields :class:`FrameBatch` es without images: the target frame's camera, shape,
+    subject and latent rows repeated, the animation's ``expression`` and ``pose``, no per-frame
+    refinement (:data:`NO_ROW`) and the animation's frame names.
 
     Attributes:
         expression: (N, E) float32 per-frame expressions (E = the target dataset's n_expr).
         pose: (N, 15) float32 per-frame poses (global | neck | jaw | eyes, axis-angle).
-        shape: (S,) float32 the target's identity.
-        cameras: the target's camera, batch 1.
+        target: the target frame (a batch of one).
         frame_names: N names, used for file names.
         batch_size: frames per batch.
     """
 
     expression: torch.Tensor
     pose: torch.Tensor
-    shape: torch.Tensor
-    cameras: PinholeCameras
+    target: FrameBatch
     frame_names: tuple[str, ...]
     batch_size: int = 1
 
     def __post_init__(self) -> None:
         n = len(self.frame_names)
-        if self.expression.shape[0] != n or self.pose.shape != (n, POSE_DIM) or len(self.cameras) != 1:
+        if self.expression.shape[0] != n or self.pose.shape != (n, POSE_DIM) or len(self.target) != 1:
             raise ValueError(
                 f"Animation: expression {tuple(self.expression.shape)}, pose {tuple(self.pose.shape)}, "
-                f"{len(self.cameras)} cameras for {n} frames (expected (N, E), (N, {POSE_DIM}), 1 camera)"
+                f"{len(self.target)} target frames for {n} frames (expected (N, E), (N, {POSE_DIM}), 1 frame)"
             )
         if self.batch_size < 1:
             raise ValueError(f"Animation: batch_size must be ≥ 1, got {self.batch_size}")
@@ -207,36 +146,25 @@ class Animation:
     def __len__(self) -> int:
         return len(self.frame_names)
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[FrameBatch]:
+        t = self.target
         for start in range(0, len(self), self.batch_size):
             stop = min(start + self.batch_size, len(self))
             b = stop - start
-            cams = self.cameras
-            yield {
-                "cameras": PinholeCameras(
-                    cams.K.expand(b, 3, 3).clone(), cams.R.expand(b, 3, 3).clone(),
-                    cams.t.expand(b, 3).clone(), cams.image_size,
-                ),
-                "expression": self.expression[start:stop],
-                "pose": self.pose[start:stop],
-                "shape": self.shape.expand(b, -1).clone(),
-                "frame_index": torch.full((b,), NOT_A_TRAINING_FRAME, dtype=torch.int64),
-                "frame_name": list(self.frame_names[start:stop]),
-            }
+            repeat = t.select([0] * b)
+            yield FrameBatch(
+                cameras=repeat.cameras, expression=self.expression[start:stop], pose=self.pose[start:stop],
+                shape=repeat.shape, video_id=repeat.video_id, subject_id=repeat.subject_id,
+                frame_index=torch.full((b,), NO_ROW, dtype=torch.int64),
+                refine_row=torch.full((b,), NO_ROW, dtype=torch.int64),
+                frame_name=tuple(self.frame_names[start:stop]), video=("",) * b, latent_rows=repeat.latent_rows,
+            )
 
 
-def _target_frame(target: Dataset, camera_frame: int) -> dict:
+def _target_frame(target: Dataset, camera_frame: int) -> FrameBatch:
     if not 0 <= camera_frame < len(target):
         raise ValueError(f"test.camera_frame = {camera_frame} is outside the target's {len(target)} frames")
     return target[camera_frame]
-
-
-def _fit_length(values: np.ndarray, length: int) -> np.ndarray:
-    """(N, E) → (N, length) float32, zero-padded or truncated (as the dataset does)."""
-    out = np.zeros((values.shape[0], length), dtype=np.float32)
-    n = min(length, values.shape[1])
-    out[:, :n] = values[:, :n]
-    return out
 
 
 def driving_batches(
@@ -250,7 +178,7 @@ def driving_batches(
     """Batches with the target's camera and identity and a driving video's expression and pose.
 
     Args:
-        target: the target's dataset (an :class:`pegasus.data.ImavatarDataset` or a
+        target: the target's dataset (a :class:`pegasus.data.VideoDataset` or a
             ``Subset`` of one); its frame ``camera_frame`` provides the camera (at the
             dataset's resolution) and the identity ``shape``.
         driving_flame_params: the driving video's ``flame_params.json`` or its folder.
@@ -268,14 +196,11 @@ def driving_batches(
     params = read_flame_params(path)
     frames = params.frames[::stride]
     item = _target_frame(target, camera_frame)
-    n_expr = item["expression"].shape[0]
-    expression = _fit_length(np.stack([f.expression for f in frames]), n_expr)
+    expression = fit_length(np.stack([f.expression for f in frames]), item.expression.shape[1])
     pose = np.stack([f.pose for f in frames]).astype(np.float32)
     log.info("driving: %d frames of %s on the target's frame %d camera", len(frames), path, camera_frame)
-    return Animation(
-        torch.from_numpy(expression), torch.from_numpy(pose), item["shape"].float(), item["cameras"],
-        tuple(f.name for f in frames), batch_size,
-    )
+    return Animation(torch.from_numpy(expression), torch.from_numpy(pose), item, tuple(f.name for f in frames),
+                     batch_size)
 
 
 def yaw_turn_batches(
@@ -308,13 +233,13 @@ def yaw_turn_batches(
     if n_frames < 1:
         raise ValueError(f"yaw_turn_batches: n_frames must be ≥ 1, got {n_frames}")
     item = _target_frame(target, camera_frame)
-    n_expr = item["expression"].shape[0]
+    n_expr = item.expression.shape[1]
     base_pose = torch.zeros(POSE_DIM)
     expression = torch.zeros(n_expr)
     if expression_frame is not None:
         source = _target_frame(target, expression_frame)
-        expression = source["expression"].float()
-        base_pose = source["pose"].float().clone()
+        expression = source.expression[0].float()
+        base_pose = source.pose[0].float().clone()
         base_pose[POSE_SLOTS["global"]] = 0
     yaws = torch.linspace(-max_yaw_deg, max_yaw_deg, n_frames, dtype=torch.float64)  # n = 1: [−max]
     pose = base_pose.expand(n_frames, POSE_DIM).clone()
@@ -322,22 +247,16 @@ def yaw_turn_batches(
     neck[:, 1] = torch.deg2rad(yaws).float()
     pose[:, POSE_SLOTS["neck"]] = neck
     names = tuple(f"{k + 1:04d}" for k in range(n_frames))
-    return Animation(expression.expand(n_frames, n_expr).clone(), pose, item["shape"].float(),
-                     item["cameras"], names, batch_size)
+    return Animation(expression.expand(n_frames, n_expr).clone(), pose, item, names, batch_size)
 
 
 # ---------------------------------------------------------------------------------------
 # Rendering
 
 
-def _frame_ids(batch: dict, start: int, b: int) -> list[str]:
-    names = batch.get("frame_name")
-    if names is None:
-        names = [f"{start + k + 1:05d}" for k in range(b)]
-    videos = batch.get("video")
-    if videos is None:
-        return [str(n) for n in names]
-    return [f"{v}/{n}" for v, n in zip(videos, names, strict=True)]
+def _frame_ids(batch: FrameBatch) -> list[str]:
+    """``<video key>/<frame>`` of dataset frames, ``<frame>`` of animation frames."""
+    return [f"{v}/{n}" if v else str(n) for v, n in zip(batch.video, batch.frame_name, strict=True)]
 
 
 def _channel_images(name: str, value, b: int, size: tuple[int, int] | None, warned: set) -> np.ndarray:
@@ -378,7 +297,7 @@ def _labelled(tile: np.ndarray, text: str) -> np.ndarray:
 
 def render_batches(
     render_fn: RenderFn,
-    batches: Iterable[dict],
+    batches: Iterable[FrameBatch],
     out_dir: str | os.PathLike,
     channels: Sequence[str] = CHANNELS,
     *,
@@ -412,7 +331,6 @@ def render_batches(
     Returns:
         Per-frame rows ``{"index", "frame", <metrics>}`` when ``gt``, else ``[]``.
     """
-    from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     channels = tuple(channels)
@@ -427,23 +345,23 @@ def render_batches(
     with contextlib.ExitStack() as stack:
         videos = {c: stack.enter_context(Mp4Writer(out_dir / f"{c}.mp4", fps)) for c in channels}
         comparison = stack.enter_context(Mp4Writer(out_dir / "comparison.mp4", fps)) if gt else None
-        bar = stack.enter_context(tqdm(total=n_frames, desc=description, unit="frame", disable=not progress))
+        bar = stack.enter_context(progress_bar(total=n_frames, desc=description, unit="frame", disable=not progress))
         for batch in batches:
-            b = len(batch["cameras"])
-            gt_rgb = batch["rgb"] if gt else None
+            b = len(batch)
+            gt_rgb = batch.rgb if gt else None
             if gt and gt_rgb is None:
                 raise ValueError("render_batches: gt=True but the batch has no 'rgb' ground truth")
-            if gt and scoring.no_cloth and "semantic" not in batch:
+            if gt and scoring.no_cloth and batch.semantic is None:
                 raise ValueError("render_batches: no_cloth scoring needs 'semantic' in the batches "
                                  "(build the dataset with load_semantic=True or set test.no_cloth=false)")
-            size = tuple(batch["cameras"].image_size)
+            size = tuple(batch.cameras.image_size)
             with torch.no_grad():
                 out = render_fn(batch)
             missing = [c for c in channels if c not in out]
             if missing:
                 raise KeyError(f"render_fn returned {sorted(out)}; missing requested channel(s) {missing}")
             images = {c: _channel_images(c, out[c], b, size, warned) for c in channels}
-            ids = _frame_ids(batch, frame, b)
+            ids = _frame_ids(batch)
             for k in range(b):
                 for c in channels:
                     tile = to_uint8(images[c][k])
@@ -456,7 +374,7 @@ def render_batches(
                 scores = [frame_metrics(pred, truth, erode_dilate_pred=scoring.erode_dilate,
                                         lpips=scoring.lpips)]
                 if scoring.no_cloth:
-                    scores.append(frame_metrics(pred, truth, semantic=batch["semantic"].cpu(),
+                    scores.append(frame_metrics(pred, truth, semantic=batch.semantic.cpu(),
                                                 erode_dilate_pred=scoring.erode_dilate, no_cloth=True,
                                                 lpips=scoring.lpips))
                 for k in range(b):
@@ -505,7 +423,7 @@ def render_dataset(
     """Renders every frame of a dataset (in order) with :func:`render_batches`.
 
     Args:
-        dataset: an :class:`pegasus.data.ImavatarDataset` (or a ``Subset`` of one); with
+        dataset: a :class:`pegasus.data.VideoDataset` (or a ``Subset`` of one); with
             ``gt`` its ``rgb`` is the ground truth, and ``semantic`` is needed for no-cloth
             scores (``load_semantic=True``).
         batch_size: frames per ``render_fn`` call.
@@ -583,7 +501,7 @@ def run_test_sets(
 
     Args:
         render_fn: the model in eval mode (see the module docstring).
-        settings: the ``test`` config section (:meth:`TestSettings.from_config`).
+        settings: the ``test`` config section (``cfg.test``).
         out_dir: parent folder of the sets.
         test_dataset: the held-out test video(s) of the subject, *all* frames (stride 1):
             ``test.frame_stride`` is applied here. Build it with ``load_semantic=True`` when

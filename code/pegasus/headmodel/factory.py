@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
+from .settings import StandinSettings
 from .flame_file import load_head_model_file, load_landmark_embedding, load_texture_space
 from .model import HeadModel
 
 log = logging.getLogger(__name__)
 
 
-def _standin_is_current(path: Path, standin: Config) -> bool:
+def _standin_is_current(path: Path, standin: StandinSettings) -> bool:
     """True when the cached stand-in file was generated with the configured settings."""
     from .standin import GENERATOR_VERSION
 
@@ -27,7 +28,7 @@ def _standin_is_current(path: Path, standin: Config) -> bool:
     return stored == wanted
 
 
-def ensure_standin(standin: Config) -> Path:
+def ensure_standin(standin: StandinSettings) -> Path:
     """Generates the stand-in head at ``standin.output`` unless an up-to-date one is there."""
     from .standin import save_standin_head
 
@@ -46,10 +47,13 @@ def resolve_head_model_path(cfg: Config) -> Path:
 def head_model_from_config(cfg: Config) -> HeadModel:
     """Loads ``cfg.head_model`` (scale applied once here) into a :class:`HeadModel`."""
     hm = cfg.head_model
-    data = load_head_model_file(resolve_head_model_path(cfg), scale=hm.scale)
+    data = load_head_model_file(resolve_head_model_path(cfg), scale=hm.scale,
+                                identity_components=hm.identity_components)
     if hm.landmark_embedding:
-        data.lmk_faces_idx, data.lmk_bary_coords = load_landmark_embedding(
-            hm.landmark_embedding, len(data.faces), data.faces, tuple(hm.iris_vertex_ids))
+        data.lmk_faces_idx, data.lmk_bary_coords, data.landmark_valid = load_landmark_embedding(
+            hm.landmark_embedding, len(data.faces), data.faces, tuple(hm.iris_vertex_ids), vertices=data.v_template)
     if hm.texture_space:
         data.vt, data.ft = load_texture_space(hm.texture_space, len(data.faces))
-    return HeadModel(data, n_shape=hm.n_shape, n_expr=hm.n_expr)
+    n_shape = data.shapedirs.shape[2] if hm.n_shape is None else hm.n_shape
+    n_expr = data.exprdirs.shape[2] if hm.n_expr is None else hm.n_expr
+    return HeadModel(data, n_shape=n_shape, n_expr=n_expr)

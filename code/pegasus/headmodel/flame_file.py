@@ -4,8 +4,10 @@ Supported inputs:
   * FLAME 2020 ``generic_model.pkl`` (arrays stored as chumpy objects, Python-2 pickle),
     FLAME 2023 ``flame2023.pkl`` / ``flame2023_Open.pkl`` (numpy / scipy.sparse arrays);
   * the project's own ``.npz`` (same keys, plus ``n_shape``, landmarks, UVs, regions);
-  * landmark embeddings: DECA/FLAME ``landmark_embedding.npy`` (a pickled dict inside .npy)
-    or the project's ``.npz`` with ``lmk_faces_idx`` (L,) / ``lmk_bary_coords`` (L, 3);
+  * landmark embeddings (:func:`load_landmark_embedding`): DECA's ``landmark_embedding.npy``
+    (a pickled dict inside .npy, 68 iBUG landmarks), FLAME's ``flame_static_embedding.pkl``
+    (or the same dict as .npy: the 51 iBUG landmarks 17–67, no jaw contour) and the project's
+    ``.npz`` (68 or 70 landmarks);
   * FLAME texture space (``vt``, ``ft``) from an ``.npz`` such as ``FLAME_texture.npz``.
 
 Pickles are read with :class:`ArrayOnlyUnpickler`, which rebuilds only numpy arrays,
@@ -19,6 +21,7 @@ import logging
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
@@ -37,17 +40,30 @@ log = logging.getLogger(__name__)
 __all__ = [
     "HeadModelError",
     "HeadModelData",
+    "LandmarkEmbedding",
     "ArrayOnlyUnpickler",
     "safe_load_pickle",
     "load_head_model_file",
+    "check_components_in_use",
     "load_landmark_embedding",
     "load_texture_space",
     "save_head_model_npz",
     "FLAME_N_SHAPE",
+    "N_LANDMARKS",
+    "IRIS_MAX_EYE_OFFSET",
 ]
 
 #: Identity components of FLAME files (the rest of ``shapedirs`` are expression components).
 FLAME_N_SHAPE = 300
+#: Landmarks of the head model: the 68 iBUG landmarks, then the iris centres of the eye of
+#: landmarks 36–41 and of the eye of 42–47.
+N_LANDMARKS = 70
+#: Largest distance of an iris vertex from the centroid of its eye's six landmarks, in units
+#: of that eye's width (corner 36 to 39, or 42 to 45). The iris centre lies about at the
+#: centroid in x/y and a few mm in front of it (the eye corners lie deeper than the lids):
+#: 0.13 eye widths on the stand-in head, 0.17 on ICT-FaceKit, about 5 mm / 30 mm on FLAME.
+#: Other features are ≥ 1 eye width away: brows ≥ 1.1, nose root ≥ 1.3, the other eye ≥ 2.3.
+IRIS_MAX_EYE_OFFSET = 0.5
 
 
 class HeadModelError(ValueError):
@@ -175,7 +191,9 @@ class HeadModelData:
 
     Shapes: V vertices, F faces, J joints (5 for FLAME), S identity and E expression
     components as *stored in the file* (the torch module selects / zero-pads), L landmarks.
-    Lengths are in scaled head units (FLAME metres × ``scale``).
+    Lengths are in scaled head units (FLAME metres × ``scale``). ``landmark_valid`` marks the
+    landmarks the embedding really has; a False row is a placeholder (see
+    :func:`load_landmark_embedding`) that consumers such as tracking ignore.
     """
 
     v_template: np.ndarray  # (V, 3)
@@ -190,6 +208,7 @@ class HeadModelData:
     source: str
     lmk_faces_idx: np.ndarray | None = None  # (L,) int64
     lmk_bary_coords: np.ndarray | None = None  # (L, 3)
+    landmark_valid: np.ndarray | None = None  # (L,) bool, False: placeholder row (None: all valid)
     vt: np.ndarray | None = None  # (T, 2) texture coordinates
     ft: np.ndarray | None = None  # (F, 3) indices into vt
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. vertex_region
@@ -204,6 +223,25 @@ _OPTIONAL = ("lmk_faces_idx", "lmk_bary_coords", "vt", "ft")
 _EXTRA_KEYS = ("vertex_region", "region_names", "shape_names", "expr_names")  # project files only
 
 
+def _read_npz(path: Path) -> dict:
+    """All arrays of an .npz; pickled object arrays are refused."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except ValueError as err:
+        raise HeadModelError(f"{path}: .npz holds pickled objects, refused ({err})") from None
+    except Exception as err:
+        raise HeadModelError(f"{path}: cannot read .npz: {err}") from None
+
+
+def _read_pickled_dict(path: Path) -> dict:
+    """A pickled dict of arrays, through :class:`ArrayOnlyUnpickler`."""
+    raw = safe_load_pickle(path.read_bytes(), str(path))
+    if not isinstance(raw, dict):
+        raise HeadModelError(f"{path}: expected a pickled dict of arrays, got {type(raw).__name__}")
+    return raw
+
+
 def _read_raw(path: Path) -> dict:
     if not path.is_file():
         raise HeadModelError(
@@ -213,26 +251,33 @@ def _read_raw(path: Path) -> dict:
         )
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files}
-        except ValueError as err:
-            raise HeadModelError(f"{path}: .npz holds pickled objects, refused ({err})") from None
-        except Exception as err:
-            raise HeadModelError(f"{path}: cannot read .npz: {err}") from None
+        return _read_npz(path)
     if suffix in (".pkl", ".pickle"):
-        raw = safe_load_pickle(path.read_bytes(), str(path))
-        if not isinstance(raw, dict):
-            raise HeadModelError(f"{path}: expected a pickled dict of arrays, got {type(raw).__name__}")
-        return raw
+        return _read_pickled_dict(path)
     raise HeadModelError(f"{path}: unsupported head-model format '{suffix}' (use .pkl or .npz)")
 
 
-def load_head_model_file(path: str | Path, scale: float = 4.0) -> HeadModelData:
+def load_head_model_file(
+    path: str | Path, scale: float = 4.0, identity_components: int | None = None
+) -> HeadModelData:
     """Loads a FLAME-format model and applies ``scale`` to template and all bases, once.
 
-    The identity/expression split of ``shapedirs`` is the file's ``n_shape`` entry when it
-    has one (project files), else FLAME's 300.
+    Args:
+        path: FLAME ``.pkl`` or project ``.npz``.
+        scale: factor applied to lengths (FLAME metres → head units; FLAME ×4).
+        identity_components: where ``shapedirs`` (V, 3, K) splits into identity (the first
+            ``identity_components`` columns) and expression (the rest). None: the file's
+            ``n_shape`` entry when it has one (project files), else FLAME's 300 (FLAME 2020
+            and 2023 store 300 identity + 100 expression; a .pkl does not say where the
+            split is).
+
+    Raises:
+        HeadModelError: missing or unreadable file, unsafe pickle, missing keys, arrays of
+            the wrong shape or with NaN/Inf, or a split outside [1, K) (the message names
+            ``head_model.identity_components``).
+
+    Whether the split leaves all-zero components among those in use is checked by
+    :func:`check_components_in_use` (called by :class:`~pegasus.headmodel.model.HeadModel`).
     """
     path = Path(path)
     raw = _read_raw(path)
@@ -251,8 +296,7 @@ def load_head_model_file(path: str | Path, scale: float = 4.0) -> HeadModelData:
     shapedirs_all = arr["shapedirs"].astype(np.float64)
     if shapedirs_all.ndim != 3 or shapedirs_all.shape[:2] != (n_vert, 3):
         raise HeadModelError(f"{path}: shapedirs must be ({n_vert}, 3, K), got {shapedirs_all.shape}")
-    n_shape = int(np.asarray(raw["n_shape"])) if "n_shape" in raw else FLAME_N_SHAPE
-    n_shape = min(n_shape, shapedirs_all.shape[2])
+    n_shape = _identity_split(raw, identity_components, shapedirs_all.shape[2], src)
     posedirs = arr["posedirs"].astype(np.float64)
     weights = arr["weights"].astype(np.float64)
     n_joints = weights.shape[1] if weights.ndim == 2 else -1
@@ -292,9 +336,64 @@ def load_head_model_file(path: str | Path, scale: float = 4.0) -> HeadModelData:
     if "lmk_faces_idx" in arr and "lmk_bary_coords" in arr:
         data.lmk_faces_idx, data.lmk_bary_coords = _check_embedding(
             arr["lmk_faces_idx"], arr["lmk_bary_coords"], len(faces), src)
+        data.landmark_valid = np.ones(len(data.lmk_faces_idx), dtype=bool)
     if "vt" in arr and "ft" in arr:
         data.vt, data.ft = _check_texture_space(arr["vt"], arr["ft"], len(faces), src)
     return data
+
+
+def _identity_split(raw: dict, identity_components: int | None, total: int, source: str) -> int:
+    """The number of identity columns of ``shapedirs`` (K = ``total`` columns), checked."""
+    if identity_components is not None:
+        split, origin = identity_components, "head_model.identity_components"
+    elif "n_shape" in raw:
+        split, origin = int(np.asarray(raw["n_shape"])), "the file's n_shape entry"
+    else:
+        split, origin = FLAME_N_SHAPE, f"FLAME's {FLAME_N_SHAPE}, the file does not say"
+    if isinstance(split, bool) or not isinstance(split, (int, np.integer)) or not 1 <= split < total:
+        raise HeadModelError(
+            f"{source}: identity/expression split {split!r} ({origin}) is outside [1, {total}): shapedirs has "
+            f"{total} columns, identity first, then expression. Set head_model.identity_components to the "
+            "file's number of identity components (FLAME 2020 and 2023: 300)"
+        )
+    return int(split)
+
+
+def _zero_ranges(columns: np.ndarray) -> str:
+    """(n,) bool, True = all-zero column → e.g. ``"0–199, 250"``."""
+    zero = np.flatnonzero(columns)
+    runs = np.split(zero, np.flatnonzero(np.diff(zero) > 1) + 1)
+    return ", ".join(f"{r[0]}" if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs)
+
+
+def check_components_in_use(data: HeadModelData, n_shape: int, n_expr: int) -> None:
+    """Refuses a model whose identity or expression components in use contain all-zero columns.
+
+    In use: the first ``n_shape`` identity and the first ``n_expr`` expression components
+    that the file has (components beyond the file are zero-padded by the head model and are
+    not checked). An all-zero column is a component without effect: either the
+    identity/expression split is wrong (e.g. a 100-wide identity block zero-padded to 300 read
+    with split 100: the expression block starts with 200 zero columns) or more components are
+    configured than the file really has.
+
+    Raises:
+        HeadModelError: naming the file, the split, the zero columns and the config keys
+            ``head_model.identity_components``, ``head_model.n_shape``, ``head_model.n_expr``.
+    """
+    split = data.shapedirs.shape[2]
+    problems = []
+    for what, dirs, count, key in (("identity", data.shapedirs, n_shape, "head_model.n_shape"),
+                                   ("expression", data.exprdirs, n_expr, "head_model.n_expr")):
+        zero = ~dirs[:, :, :count].any(axis=(0, 1))
+        if zero.any():
+            problems.append(f"{what} components {_zero_ranges(zero)} of the {len(zero)} in use ({key} = {count}) "
+                            "are all zeros")
+    if problems:
+        raise HeadModelError(
+            f"{data.source}: {'; '.join(problems)} with shapedirs split into {split} identity + "
+            f"{data.exprdirs.shape[2]} expression columns. Set head_model.identity_components to the file's "
+            "number of identity components, or use fewer components (head_model.n_shape, head_model.n_expr)"
+        )
 
 
 def _check_embedding(faces_idx, bary, n_faces: int, source: str) -> tuple[np.ndarray, np.ndarray]:
@@ -341,49 +440,147 @@ def _read_npy_dict(path: Path) -> dict:
     return obj
 
 
-def load_landmark_embedding(
-    path: str | Path, n_faces: int, faces: np.ndarray, iris_vertex_ids: tuple[int, int] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reads a landmark embedding and returns (faces_idx (70,), bary (70, 3)).
+class LandmarkEmbedding(NamedTuple):
+    """The head model's :data:`N_LANDMARKS` landmarks as barycentric points of its faces.
 
-    DECA's ``landmark_embedding.npy`` provides the 68 iBUG landmarks (``full_lmk_faces_idx``,
-    ``full_lmk_bary_coords``); the 2 iris centres are then the given vertices, expressed as
-    barycentric (1, 0, 0) on a face containing each vertex. A project ``.npz`` stores all 70.
+    Unpacks as ``faces_idx, bary_coords, valid``.
+    """
+
+    faces_idx: np.ndarray  # (70,) int64 face of each landmark
+    bary_coords: np.ndarray  # (70, 3) float64 barycentric coordinates in that face, rows sum to 1
+    valid: np.ndarray  # (70,) bool; False: placeholder, the file does not have this landmark
+
+
+#: Accepted landmark-file entries (faces key, barycentric key, what), in order of preference.
+_EMBEDDING_KEYS = (
+    ("full_lmk_faces_idx", "full_lmk_bary_coords", "DECA landmark_embedding.npy, 68 iBUG landmarks"),
+    ("lmk_faces_idx", "lmk_bary_coords", "project .npz, 68 iBUG landmarks or 70 with the iris centres"),
+    ("lmk_face_idx", "lmk_b_coords", "FLAME flame_static_embedding.pkl or .npy, 51 iBUG landmarks 17-67"),
+)
+_STATIC_FIRST = 17  # a 51-landmark embedding holds iBUG landmarks 17–67 (no jaw contour 0–16)
+_NOSE_TIP = 30  # iBUG landmark whose point the missing jaw-contour rows repeat
+_EYES = ((36, 39), (42, 45))  # per eye: first landmark and the opposite corner (6 landmarks each)
+
+
+def _read_landmark_dict(path: Path) -> dict:
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return _read_npz(path)
+    if suffix == ".npy":
+        return _read_npy_dict(path)
+    if suffix in (".pkl", ".pickle"):
+        return _read_pickled_dict(path)
+    raise HeadModelError(f"{path}: unsupported landmark format '{suffix}' (use .npy, .pkl or .npz)")
+
+
+def load_landmark_embedding(
+    path: str | Path,
+    n_faces: int,
+    faces: np.ndarray,
+    iris_vertex_ids: tuple[int, int] | None = None,
+    *,
+    vertices: np.ndarray,
+) -> LandmarkEmbedding:
+    """Reads a landmark embedding as the head model's 70 landmarks.
+
+    Accepted files (the layout follows the number of rows):
+      * DECA's ``landmark_embedding.npy`` (a pickled dict inside .npy): ``full_lmk_faces_idx``
+        (1, 68) / ``full_lmk_bary_coords`` (1, 68, 3), the 68 iBUG landmarks;
+      * FLAME's ``flame_static_embedding.pkl``, or the same dict as .npy: ``lmk_face_idx``
+        (51,) / ``lmk_b_coords`` (51, 3), the iBUG landmarks 17–67. The 17 jaw-contour rows
+        0–16 are then placeholders: they repeat the nose tip (landmark 30), so they stay on
+        the mesh and add no vertex, and ``valid`` is False for them;
+      * the project's ``.npz``: ``lmk_faces_idx`` (L,) / ``lmk_bary_coords`` (L, 3), L = 68 or 70.
+
+    Without the 2 iris rows (L < 70), the iris centres are the vertices ``iris_vertex_ids``
+    [eye of landmarks 36–41, eye of 42–47], as barycentric (1, 0, 0) on a face containing
+    each. They are checked against the template mesh: in [0, V), and each within
+    :data:`IRIS_MAX_EYE_OFFSET` eye widths of the centroid of its eye's six landmarks.
+
+    Args:
+        path: the landmark file (.npy, .pkl or .npz; pickles are read with
+            :class:`ArrayOnlyUnpickler`).
+        n_faces: F, the model's face count.
+        faces: (F, 3) vertex indices of the model's faces.
+        iris_vertex_ids: (2,) vertex ids of the iris centres (``head_model.iris_vertex_ids``);
+            needed when the file has no iris rows, ignored otherwise.
+        vertices: (V, 3) template vertices of the model (any length unit).
+
+    Raises:
+        HeadModelError: a missing, unreadable or unsafe file; none of the accepted entries
+            (the message lists them); indices or barycentric rows out of range; a landmark
+            count other than 51, 68 or 70; iris vertex ids missing, outside [0, V), not on
+            the eyes or on no face (the message names ``head_model.iris_vertex_ids``).
     """
     path = Path(path)
+    src = str(path)
     if not path.is_file():
         raise HeadModelError(f"{path}: landmark embedding not found")
-    if path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as npz:
-            raw = {k: npz[k] for k in npz.files}
-    elif path.suffix.lower() == ".npy":
-        raw = _read_npy_dict(path)
-    else:
-        raise HeadModelError(f"{path}: unsupported landmark format (use .npy or .npz)")
-    if "lmk_faces_idx" in raw:
-        faces_idx, bary = raw["lmk_faces_idx"], raw["lmk_bary_coords"]
-    elif "full_lmk_faces_idx" in raw:
-        faces_idx, bary = raw["full_lmk_faces_idx"], raw["full_lmk_bary_coords"]
-    else:
-        raise HeadModelError(f"{path}: no 'lmk_faces_idx' or 'full_lmk_faces_idx' entry")
-    faces_idx, bary = _check_embedding(_to_array(faces_idx, "faces", str(path)),
-                                       _to_array(bary, "bary", str(path)), n_faces, str(path))
+    raw = _read_landmark_dict(path)
+    entry = next(((f, b) for f, b, _ in _EMBEDDING_KEYS if f in raw and b in raw), None)
+    if entry is None:
+        accepted = "; ".join(f"'{f}' + '{b}' ({what})" for f, b, what in _EMBEDDING_KEYS)
+        raise HeadModelError(f"{path}: no landmark embedding among its keys {sorted(map(str, raw))}; "
+                             f"accepted: {accepted}")
+    faces_idx, bary = _check_embedding(_to_array(raw[entry[0]], entry[0], src),
+                                       _to_array(raw[entry[1]], entry[1], src), n_faces, src)
+    count = len(faces_idx)
+    if count not in (68 - _STATIC_FIRST, 68, N_LANDMARKS):
+        raise HeadModelError(f"{path}: '{entry[0]}' has {count} landmarks; expected 51 (iBUG 17-67), 68 (iBUG) "
+                             f"or {N_LANDMARKS} (iBUG + 2 iris centres)")
+    valid = np.ones(N_LANDMARKS, dtype=bool)
+    if count == 68 - _STATIC_FIRST:
+        nose = _NOSE_TIP - _STATIC_FIRST
+        faces_idx = np.concatenate([np.full(_STATIC_FIRST, faces_idx[nose]), faces_idx])
+        bary = np.concatenate([np.repeat(bary[nose:nose + 1], _STATIC_FIRST, 0), bary])
+        valid[:_STATIC_FIRST] = False
     if len(faces_idx) == 68:
         if iris_vertex_ids is None:
             raise HeadModelError(f"{path}: 68 landmarks only; configure head_model.iris_vertex_ids")
-        iris_faces, iris_bary = [], []
-        for vid in iris_vertex_ids:
-            hits = np.nonzero((faces == vid).any(1))[0]
-            if hits.size == 0:
-                raise HeadModelError(f"{path}: iris vertex {vid} is not used by any face of the model")
-            corner = int(np.nonzero(faces[hits[0]] == vid)[0][0])
-            iris_faces.append(hits[0])
-            iris_bary.append(np.eye(3)[corner])
+        iris_faces, iris_bary = _iris_rows(iris_vertex_ids, np.asarray(vertices, dtype=np.float64), faces,
+                                           faces_idx, bary, src)
         faces_idx = np.concatenate([faces_idx, iris_faces])
-        bary = np.concatenate([bary, np.stack(iris_bary)])
-    if len(faces_idx) != 70:
-        raise HeadModelError(f"{path}: expected 68 or 70 landmarks, got {len(faces_idx)}")
-    return faces_idx, bary
+        bary = np.concatenate([bary, iris_bary])
+    return LandmarkEmbedding(faces_idx, bary, valid)
+
+
+def _iris_rows(iris_vertex_ids, vertices: np.ndarray, faces: np.ndarray, faces_idx: np.ndarray,
+               bary: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """Checks the 2 iris vertex ids against the template (V, 3) and the eye landmarks of the
+    68-row embedding; returns their (2,) faces and (2, 3) barycentric rows."""
+    ids = np.asarray(iris_vertex_ids).reshape(-1)
+    fix = ("; set head_model.iris_vertex_ids to this model's iris-centre vertices [eye of landmarks 36-41, "
+           "eye of 42-47] (FLAME's: [4051, 4597])")
+    if len(ids) != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise HeadModelError(f"{source}: iris vertex ids {ids.tolist()} are not 2 integers{fix}")
+    n_vert = len(vertices)
+    outside = [int(v) for v in ids if not 0 <= v < n_vert]
+    if outside:
+        raise HeadModelError(f"{source}: iris vertex ids {ids.tolist()}: {outside} outside [0, {n_vert}) "
+                             f"(the model has {n_vert} vertices){fix}")
+    corners = vertices[faces[faces_idx]]  # (68, 3, 3)
+    landmarks = (corners * bary[:, :, None]).sum(1)  # (68, 3)
+    centres = np.stack([landmarks[first:first + 6].mean(0) for first, _ in _EYES])
+    widths = np.array([np.linalg.norm(landmarks[first] - landmarks[corner]) for first, corner in _EYES])
+    offsets = np.linalg.norm(vertices[ids][:, None] - centres[None], axis=-1) / np.maximum(widths, 1e-12)
+    problems = []
+    for k, ((first, _), vid) in enumerate(zip(_EYES, ids)):
+        if offsets[k, k] > IRIS_MAX_EYE_OFFSET:
+            swapped = "; it is on the other eye: swapped?" if offsets[k, 1 - k] <= IRIS_MAX_EYE_OFFSET else ""
+            problems.append(f"iris vertex {int(vid)} (head_model.iris_vertex_ids[{k}]) is {offsets[k, k]:.2f} "
+                            f"eye widths from the centroid of landmarks {first}-{first + 5} (at most "
+                            f"{IRIS_MAX_EYE_OFFSET}): not on that eye{swapped}")
+    if problems:
+        raise HeadModelError(f"{source}: iris vertex ids {ids.tolist()}: {'; '.join(problems)}{fix}")
+    iris_faces, iris_bary = [], []
+    for vid in ids:
+        hits = np.nonzero((faces == vid).any(1))[0]
+        if hits.size == 0:
+            raise HeadModelError(f"{source}: iris vertex {int(vid)} is not used by any face of the model{fix}")
+        corner = int(np.nonzero(faces[hits[0]] == vid)[0][0])
+        iris_faces.append(hits[0])
+        iris_bary.append(np.eye(3)[corner])
+    return np.array(iris_faces, dtype=np.int64), np.stack(iris_bary)
 
 
 def load_texture_space(path: str | Path, n_faces: int) -> tuple[np.ndarray, np.ndarray]:

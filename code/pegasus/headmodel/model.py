@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .flame_file import HeadModelData, HeadModelError
+from .flame_file import HeadModelData, HeadModelError, check_components_in_use
 from .lbs import POSE_DIM, POSE_SLOTS, lbs
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class HeadModelOutput:
 
     vertices: torch.Tensor  # (B, V, 3)
     joints: torch.Tensor  # (B, J, 3)
-    landmarks: torch.Tensor  # (B, 70, 3): 68 iBUG + 2 iris
+    landmarks: torch.Tensor  # (B, 70, 3): 68 iBUG + 2 iris; rows with landmark_valid False are placeholders
     transforms: torch.Tensor  # (B, J, 4, 4) skinning transforms (translation included)
     pose_feature: torch.Tensor  # (B, 36)
     shaped_vertices: torch.Tensor  # (B, V, 3) unposed, with identity and expression
@@ -51,7 +51,12 @@ class HeadModel(nn.Module):
     Args:
         data: loaded file (already scaled, see :func:`load_head_model_file`).
         n_shape, n_expr: components used; the file's extra ones are dropped, missing ones
-            zero-padded (with a logged warning).
+            zero-padded (with a logged warning). All-zero components among those the file
+            has are refused (:func:`~pegasus.headmodel.flame_file.check_components_in_use`).
+
+    Buffers include ``landmark_valid`` (L,) bool: False for placeholder landmarks the
+    embedding does not have (the jaw contour of FLAME's 51-point static embedding), which
+    tracking ignores; all True when ``data.landmark_valid`` is None.
     """
 
     def __init__(self, data: HeadModelData, n_shape: int = 100, n_expr: int = 50):
@@ -60,6 +65,12 @@ class HeadModel(nn.Module):
             raise HeadModelError(f"{data.source}: no landmark embedding; configure head_model.landmark_embedding")
         if data.lbs_weights.shape[1] * 3 != POSE_DIM:
             raise HeadModelError(f"{data.source}: {data.lbs_weights.shape[1]} joints, FLAME layout needs 5")
+        valid = (np.ones(len(data.lmk_faces_idx), dtype=bool) if data.landmark_valid is None
+                 else np.asarray(data.landmark_valid, dtype=bool))
+        if valid.shape != data.lmk_faces_idx.shape:
+            raise HeadModelError(f"{data.source}: landmark_valid {valid.shape} does not match the "
+                                 f"{len(data.lmk_faces_idx)} landmarks")
+        check_components_in_use(data, n_shape, n_expr)
         self.n_shape, self.n_expr = n_shape, n_expr
         self.source = data.source
         f32 = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
@@ -74,6 +85,7 @@ class HeadModel(nn.Module):
         self.register_buffer("parents", i64(data.parents))
         self.register_buffer("lmk_faces_idx", i64(data.lmk_faces_idx))
         self.register_buffer("lmk_bary_coords", f32(data.lmk_bary_coords))
+        self.register_buffer("landmark_valid", torch.as_tensor(valid, dtype=torch.bool))
         self.vt = None if data.vt is None else f32(data.vt)
         self.ft = None if data.ft is None else i64(data.ft)
         self.extras = data.extras

@@ -50,10 +50,11 @@ class FrameAnalysis:
 class FrameAnalyser:
     """The configured per-frame backends; ``seconds`` accumulates the time of each step."""
 
-    def __init__(self, settings: PreprocessSettings):
+    def __init__(self, settings: PreprocessSettings, device: str = "cpu"):
+        """``device``: torch device of the optional network backends (face_alignment, SAM)."""
         self.settings = settings
         if settings.landmarks.backend == "face_alignment":
-            self._landmarks = FaceAlignmentLandmarks(settings.device)
+            self._landmarks = FaceAlignmentLandmarks(device)
         else:
             self._landmarks = DlibLandmarks(settings.landmarks.dlib_predictor, settings.landmarks.dlib_box)
         if settings.matte.backend == "modnet":
@@ -65,7 +66,7 @@ class FrameAnalyser:
             else None
         accessories = settings.accessories
         self._accessories = SamAccessories(accessories.sam_checkpoint, accessories.sam_model_type, accessories.worn,
-                                           settings.device) if accessories.backend == "sam" else None
+                                           device) if accessories.backend == "sam" else None
         self.seconds: dict[str, float] = defaultdict(float)
 
     def _timed(self, step: str, begin: float) -> float:

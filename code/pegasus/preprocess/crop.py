@@ -17,25 +17,15 @@ Modes (``preprocess.crop.mode``):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-__all__ = ["CropSettings", "face_boxes_to_crops", "crop_frame", "source_to_crop", "crop_to_source"]
+from .settings import CropSettings
+
+__all__ = ["face_boxes_to_crops", "crop_frame", "source_to_crop", "crop_to_source"]
 
 _SIZE_PERCENTILE = 95  # face size the fixed box is made for (robust to a few oversized mesh boxes)
-
-
-@dataclass(frozen=True)
-class CropSettings:
-    """``preprocess.crop`` (meanings in the schema)."""
-
-    mode: str
-    scale: float
-    vertical_offset: float
-    smoothing_s: float
 
 
 def _fill_missing(values: np.ndarray) -> np.ndarray:

@@ -19,23 +19,14 @@ Excluded frames stay in the dataset folder and are listed in the subject's
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-__all__ = ["FilterSettings", "REASONS", "sharpness", "jump_deviation", "filter_frames"]
+from .settings import FilterSettings
+
+__all__ = ["REASONS", "sharpness", "jump_deviation", "filter_frames"]
 
 REASONS = ("no_face", "landmark_failure", "blur", "jump")
-
-
-@dataclass(frozen=True)
-class FilterSettings:
-    """``preprocess.filter`` (meanings in the schema)."""
-
-    landmark_tolerance: float
-    blur_ratio: float
-    jump_threshold: float
 
 
 def sharpness(rgb: np.ndarray, box: np.ndarray) -> float:

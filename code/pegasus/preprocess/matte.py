@@ -16,25 +16,12 @@ MODNet (a trained matting network, sharper hair) is an optional backend in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-__all__ = ["MatteSettings", "SelfieSegmenter", "guided_filter", "keep_largest_region", "refine_matte"]
+from .settings import MatteSettings
 
-
-@dataclass(frozen=True)
-class MatteSettings:
-    """``preprocess.matte`` (meanings in the schema)."""
-
-    backend: str
-    model_selection: int
-    refine_radius: int
-    refine_eps: float
-    refine_subsample: int
-    keep_largest: bool
-    modnet_weights: str | None
+__all__ = ["SelfieSegmenter", "guided_filter", "keep_largest_region", "refine_matte"]
 
 
 class SelfieSegmenter:

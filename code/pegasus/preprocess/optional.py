@@ -32,13 +32,13 @@ import cv2
 import numpy as np
 import torch
 
-from ..config import Config
 from ..data.images import DataError
 from ..data.parts import label_id
 from ..headmodel import HeadModel
 from ..headmodel.lbs import POSE_DIM, POSE_SLOTS, axis_angle_to_matrix
 from .face import mesh_box
 from .parsing import mesh_polygons
+from .settings import TrackingSettings
 from .tracking import InitialParams
 from .video import source_fingerprint
 
@@ -223,9 +223,9 @@ class InitSettings:
     deca_codes: str | None
 
     @classmethod
-    def from_config(cls, cfg: Config) -> "InitSettings":
-        section = cfg.preprocess.tracking
-        return cls(**{f.name: section[f.name] for f in fields(cls)})
+    def from_tracking(cls, tracking: TrackingSettings) -> "InitSettings":
+        """The initialisation keys of the ``preprocess.tracking`` section."""
+        return cls(**{f.name: getattr(tracking, f.name) for f in fields(cls)})
 
     def codes_path(self, video: str) -> Path:
         """The .npz of ``video``: ``deca_codes`` with ``{video}`` replaced by the video name."""

@@ -26,32 +26,22 @@ Label ids come from :mod:`pegasus.data.parts`; ``l_`` is the subject's left (Med
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from ..data.parts import label_id
+from .settings import ParsingSettings
 
-__all__ = ["ParsingSettings", "MeshPolygons", "mesh_polygons", "parse_face"]
+__all__ = ["MeshPolygons", "mesh_polygons", "parse_face"]
 
 _SKIN_COLOUR_SIZE = 128  # side of the downsampled image the skin-colour test runs on
 _MIN_SKIN_SAMPLES = 50  # fewer cheek/forehead pixels than this: no colour model, nothing skin-like
 _VARIANCE_FLOOR = 4.0  # variance floor (8-bit units²) of the skin-colour model
 _OUTSIDE_FACE_LABELS = np.array([label_id(name) for name in ("cloth", "neck", "hair", "skin")], np.uint8)
 """Label outside the face oval, indexed by 2·(above the hair line) + (skin-like colour)."""
-
-
-@dataclass(frozen=True)
-class ParsingSettings:
-    """``preprocess.parsing`` (meanings in the schema)."""
-
-    backend: str
-    foreground_threshold: float
-    hair_line: float
-    skin_distance: float
-    skin_min_luma: float
-    bisenet_weights: str | None
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from .crop import crop_frame, face_boxes_to_crops, source_to_crop
 from .face import MESH_POINT_COUNT, FaceMeshTracker, mesh_box
 from .filtering import filter_frames
 from .preview import caption, preview_frame, write_preview
-from .settings import PreprocessSettings
+from .settings import PreprocessSettings, torch_device
 from .video import VideoInfo, probe_video, read_frames, source_fingerprint
 
 __all__ = ["WORK_DIR", "STAGES", "VideoSource", "StageRun", "PreprocessReport", "find_videos", "preprocess_subject"]
@@ -210,12 +210,16 @@ class _Runner:
 
     def _source_frames(self, video: _Video):
         """Yields ``(source index, (H, W, 3) uint8 RGB)`` of the kept frames of a video."""
-        return read_frames(video.source.path, self.settings.frame_stride, self.settings.max_frames)
+        s, fps = self.settings, video.info.fps
+        start = 0 if s.start_s is None else int(round(s.start_s * fps))
+        end = None if s.end_s is None else int(round(s.end_s * fps))
+        return read_frames(video.source.path, s.frame_stride, s.max_frames, start, end)
 
     # --- detect: face mesh on the source frames ----------------------------------------------
     def detect(self, video: _Video) -> None:
         s = self.settings
-        key = _key("detect", source_fingerprint(video.source.path), s.frame_stride, s.max_frames, s.face)
+        key = _key("detect", source_fingerprint(video.source.path), s.frame_stride, s.max_frames, s.start_s, s.end_s,
+                   s.face)
         path = video.work / "detect.npz"
         record = _read_npz(path, key)
         skipped = record is not None
@@ -280,7 +284,7 @@ class _Runner:
         skipped = record is not None
         if record is None:
             clock = _Clock()
-            analyser = FrameAnalyser(s)
+            analyser = FrameAnalyser(s, torch_device(self.cfg.experiment.device))
             meshes = source_to_crop(video.detect["mesh"], np.asarray(video.crop["boxes"]), s.image_size)
             count, size = len(meshes), s.image_size
             outputs = {"landmarks": np.empty((count, 68, 2)), "iris": np.empty((count, 2, 2)),
@@ -375,10 +379,11 @@ class _Runner:
         with ``params`` (FlameParams), ``fitted`` (T, 70, 2) pixels and the error summary."""
         from ..headmodel import head_model_from_config
         from .optional import DecaInitialiser, InitSettings, deca_to_initial
-        from .tracking import TrackingError, TrackingSettings, track_videos
+        from .tracking import TrackingError, track_videos
 
         cfg, s = self.cfg, self.settings
-        tracking, init = TrackingSettings.from_config(cfg), InitSettings.from_config(cfg)
+        tracking = cfg.preprocess.tracking
+        init = InitSettings.from_tracking(tracking)
         head = {"head_model": cfg.head_model.to_dict(), "standin": cfg.standin.to_dict()}
         key = _key("track", [(v.name, v.keys["filter"]) for v in videos], tracking, init.key([v.name for v in videos]),
                    head, s.image_size)
@@ -397,7 +402,8 @@ class _Runner:
             clock = _Clock()
             head_model, initial = head_model_from_config(cfg), None
             if init.init_backend == "deca":
-                initialiser = DecaInitialiser(init, cfg.head_model.path, [v.name for v in videos], s.device)
+                initialiser = DecaInitialiser(init, cfg.head_model.path, [v.name for v in videos],
+                                               torch_device(cfg.experiment.device))
                 initial = [deca_to_initial(initialiser.codes(v.name, self._crops(v), points[:, :68], s.image_size),
                                            head_model, s.image_size, tracking.focal, cfg.head_model.scale)
                            for v, points in zip(videos, landmarks)]
@@ -507,7 +513,7 @@ def preprocess_subject(cfg: Config, subject: str, sources: Sequence[VideoSource]
         DataError: a missing, corrupt or unsupported video, a video without a face, a
             dataset folder not made by this chain; nothing half-written is left behind.
     """
-    settings = PreprocessSettings.from_config(cfg)
+    settings = cfg.preprocess
     if not sources:
         raise DataError(f"{subject}: no videos given")
     _check_sources(sources, settings.video_suffixes)

@@ -15,8 +15,8 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
-from ..eval.media import Mp4Writer, draw_points, image_grid, put_label, write_png
-from ..synthdb.previews import colour_labels
+from ..utils.media import Mp4Writer, draw_points, image_grid, put_label, write_png
+from ..data.parts import colour_labels
 
 __all__ = ["preview_frame", "write_preview", "caption"]
 

@@ -29,7 +29,9 @@ landmark embedding uses (identical landmarks, a fraction of the cost).
 
 Input: per video, (T, L, 2) pixel coordinates (x right, y down, pixel centres at +0.5) in
 the square cropped image; L = the head model's landmark count (70: iBUG-68, then the iris
-of the eye of landmarks 36–41 and of 42–47). A point with a NaN coordinate is ignored. A
+of the eye of landmarks 36–41 and of 42–47). A point with a NaN coordinate is ignored, and so
+is every point of a landmark the head model lacks (``HeadModel.landmark_valid`` False, e.g.
+the jaw contour with FLAME's 51-point static embedding). A
 frame with fewer than :data:`MIN_POINTS` finite points (e.g. all NaN: no face detected) is
 *missing*: it is not fitted; its expression, pose and translation are linearly
 interpolated in time between the nearest fitted frames (held constant before the first
@@ -41,21 +43,22 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..config import Config, raise_for_problems
+from ..config.declare import section_problems
 from ..data.imavatar import FlameFrame, FlameParams, frame_stem, keypoint_fields
 from ..geometry.camera import cameras_from_imavatar, project_points
 from ..headmodel import HeadModel
 from ..headmodel.lbs import POSE_DIM, POSE_SLOTS, lbs
 from ..headmodel.model import landmarks_from_embedding
+from .settings import TrackingSettings
 
-__all__ = ["MIN_POINTS", "TrackingError", "TrackingSettings", "InitialParams", "LandmarkModel", "TrackedVideo",
+__all__ = ["MIN_POINTS", "TrackingError", "InitialParams", "LandmarkModel", "TrackedVideo",
            "TrackingResult", "project_landmarks", "track_videos"]
 
 log = logging.getLogger(__name__)
@@ -67,55 +70,6 @@ MIN_POINTS = 3  # a frame with fewer finite landmarks is missing
 
 class TrackingError(ValueError):
     """Landmarks or arguments that cannot be tracked; the message names the video and the problem."""
-
-
-@dataclass(frozen=True)
-class TrackingSettings:
-    """The ``preprocess.tracking`` config section (meanings and units in the schema)."""
-
-    focal: float
-    shared_shape: bool
-    lr: float
-    lr_decay: float
-    rigid_iterations: int
-    iterations: int
-    shape_prior: float
-    expression_prior: float
-    pose_prior: float
-    limit_weight: float
-    jaw_opening_range: tuple[float, float]
-    jaw_side_max: float
-    eye_max: float
-    smooth_expression: float
-    smooth_pose: float
-    smooth_translation: float
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> "TrackingSettings":
-        """Reads ``cfg.preprocess.tracking`` and checks it; raises ConfigError naming the key."""
-        section = cfg.preprocess.tracking
-        values = {f.name: section[f.name] for f in fields(cls)}
-        values["jaw_opening_range"] = tuple(float(v) for v in values["jaw_opening_range"])
-        settings = cls(**values)
-        raise_for_problems(cfg.source, "preprocess.tracking", settings.problems())
-        return settings
-
-    def problems(self) -> list[str]:
-        """What is wrong with the values (empty when they are usable)."""
-        problems = [f"{name}: must be > 0, got {getattr(self, name)}"
-                    for name in ("focal", "lr", "eye_max") if not getattr(self, name) > 0]
-        problems += [f"{name}: must be ≥ 0, got {getattr(self, name)}"
-                     for name in ("rigid_iterations", "iterations", "shape_prior", "expression_prior", "pose_prior",
-                                  "limit_weight", "jaw_side_max", "smooth_expression", "smooth_pose",
-                                  "smooth_translation") if not getattr(self, name) >= 0]
-        if self.rigid_iterations + self.iterations < 1:
-            problems.append("rigid_iterations, iterations: at least one iteration is needed")
-        if not 0 < self.lr_decay <= 1:
-            problems.append(f"lr_decay: must be in (0, 1], got {self.lr_decay}")
-        low, high = self.jaw_opening_range
-        if not low <= high:
-            problems.append(f"jaw_opening_range: expected [min, max] with min ≤ max, got {[low, high]}")
-        return problems
 
 
 @dataclass(frozen=True, eq=False)
@@ -259,9 +213,11 @@ def _finite_points(points: np.ndarray) -> np.ndarray:
     return np.isfinite(points).all(-1).sum(-1)
 
 
-def _check_inputs(landmarks: Sequence[np.ndarray], image_size: int, n_landmarks: int,
+def _check_inputs(landmarks: Sequence[np.ndarray], image_size: int, landmark_valid: np.ndarray,
                   frame_names: Sequence[Sequence[str]]) -> list[np.ndarray]:
-    """Validated float64 copies of the landmark arrays (errors name the video)."""
+    """Validated float64 copies of the landmark arrays (errors name the video), NaN at the
+    landmarks the head model lacks (``landmark_valid`` (L,) bool False)."""
+    n_landmarks = len(landmark_valid)
     if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
         raise TrackingError(f"image_size must be a positive number of pixels, got {image_size!r}")
     if len(landmarks) == 0:
@@ -281,6 +237,7 @@ def _check_inputs(landmarks: Sequence[np.ndarray], image_size: int, n_landmarks:
             raise TrackingError(f"video {i}: {len(points)} landmark frames but {len(names)} frame names")
         if np.isinf(points).any():
             raise TrackingError(f"video {i}: landmarks contain infinite values; use NaN for a missing point")
+        points[:, ~landmark_valid] = np.nan
         if not (_finite_points(points) >= MIN_POINTS).any():
             raise TrackingError(f"video {i}: no frame has at least {MIN_POINTS} finite landmarks (all NaN?); "
                                 "nothing to track")
@@ -523,11 +480,11 @@ def track_videos(landmarks: Sequence[np.ndarray], image_size: int, head_model: H
             to fit, a non-zero initial global rotation, unusable settings.
     """
     begin = time.perf_counter()
-    problems = settings.problems()
+    problems = section_problems(settings)
     if problems:
         raise TrackingError("tracking settings: " + "; ".join(problems))
     model = LandmarkModel(head_model)
-    landmarks = _check_inputs(landmarks, image_size, model.n_landmarks, frame_names)
+    landmarks = _check_inputs(landmarks, image_size, head_model.landmark_valid.cpu().numpy(), frame_names)
     initial = _check_initial(initial, landmarks, model.n_shape, model.n_expr)
     groups = [list(range(len(landmarks)))] if settings.shared_shape else [[i] for i in range(len(landmarks))]
     videos: list[TrackedVideo | None] = [None] * len(landmarks)

@@ -74,26 +74,28 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         capture.release()
 
 
-def read_frames(path: str | os.PathLike, stride: int = 1, max_frames: int | None = None
-                ) -> Iterator[tuple[int, np.ndarray]]:
+def read_frames(path: str | os.PathLike, stride: int = 1, max_frames: int | None = None, start: int = 0,
+                end: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yields ``(source index, (H, W, 3) uint8 RGB frame)`` for every ``stride``-th frame.
 
     Args:
-        stride: keep source frames 0, stride, 2·stride, …
+        stride: keep source frames start, start + stride, start + 2·stride, …
         max_frames: stop after this many kept frames (None: all).
+        start, end: the source frames [start, end) are read (end None: to the last frame).
 
     Raises:
-        DataError: the file cannot be opened or no frame can be decoded.
+        DataError: the file cannot be opened or no frame can be decoded in the range.
     """
-    if stride < 1:
-        raise ValueError(f"read_frames: stride must be ≥ 1, got {stride}")
+    if stride < 1 or start < 0:
+        raise ValueError(f"read_frames: need stride ≥ 1 and start ≥ 0, got {stride}, {start}")
     path = Path(path)
     capture = _open(path)
     kept = 0
     try:
         index = 0
-        while max_frames is None or kept < max_frames:
-            if index % stride == 0:
+        while (max_frames is None or kept < max_frames) and (end is None or index < end):
+            wanted = index >= start and (index - start) % stride == 0
+            if wanted:
                 ok, frame = capture.read()
             else:
                 ok, frame = capture.grab(), None
@@ -106,7 +108,9 @@ def read_frames(path: str | os.PathLike, stride: int = 1, max_frames: int | None
     finally:
         capture.release()
     if kept == 0:
-        raise DataError(f"{path}: no decodable frame (corrupt or unsupported video codec)")
+        where = "" if start == 0 and end is None else f" in frames [{start}, {end if end is not None else 'end'})"
+        raise DataError(f"{path}: no decodable frame{where} (corrupt or unsupported video codec, or a range "
+                        "past the end of the clip)")
 
 
 def source_fingerprint(path: str | os.PathLike) -> dict:

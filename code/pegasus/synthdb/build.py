@@ -32,19 +32,20 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..config import Config, ConfigError, save_config
 from ..data.images import to_uint8
 from ..data.imavatar import (FLAME_PARAMS_FILE, FlameFrame, FlameParams, keypoint_fields, numbered_frame_names,
                              read_video, subject_dir, video_dir, write_video)
-from ..eval.media import write_mp4, write_png
+from ..utils.media import write_mp4, write_png
 from ..geometry.camera import cameras_from_imavatar
 from ..headmodel import head_model_from_config, resolve_head_model_path
 from ..utils import write_json
+from ..utils.progress import progress
 from .motion import sample_motion
 from .people import Person, sample_population
-from .previews import colour_labels, contact_sheet, person_card, preview_frame
+from ..data.parts import colour_labels
+from .previews import contact_sheet, person_card, preview_frame
 from .scene import SceneRenderer, orbit_camera, video_cameras
 from .settings import SynthDbSettings
 
@@ -118,8 +119,8 @@ def _init_worker(cfg_data: dict, source: str, threads: int) -> None:
     """Loads the head model and builds the renderer once per process."""
     global _STATE
     torch.set_num_threads(threads)
-    cfg = Config(cfg_data, source)
-    settings = SynthDbSettings.from_config(cfg)
+    cfg = Config.from_data(cfg_data, source)
+    settings = cfg.synth_db
     _STATE = _WorkerState(settings, SceneRenderer(head_model_from_config(cfg), settings))
 
 
@@ -319,7 +320,7 @@ class _Runner:
         timing = StageTiming(name, 0.0, 0, len(jobs), skipped, {})
         results = self.pool.imap_unordered(_run_indexed, list(enumerate(jobs))) if self.pool else (
             (k, _run_job(job)) for k, job in enumerate(jobs))
-        for index, result in tqdm(results, total=len(jobs), desc=name, unit="job", leave=False):
+        for index, result in progress(results, total=len(jobs), desc=name, unit="job", leave=False):
             on_done(jobs[index], result)
             timing.frames += result.frames
             timing.cpu_seconds += result.cpu_seconds
@@ -397,7 +398,7 @@ def _plan(cfg: Config, settings: SynthDbSettings, people: Sequence[Person], mode
 
 def build_database(cfg: Config) -> BuildReport:
     """Generates (or completes) the synthetic database of ``cfg.synth_db``; see the module doc."""
-    settings = SynthDbSettings.from_config(cfg)
+    settings = cfg.synth_db
     root, gt_root = Path(settings.root), Path(settings.root) / GROUND_TRUTH_DIR
     root.mkdir(parents=True, exist_ok=True)
     model_path = resolve_head_model_path(cfg)  # generates the stand-in once, before the workers start

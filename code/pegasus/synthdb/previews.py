@@ -1,4 +1,4 @@
-"""Pictures of the database: coloured label maps, preview frames and the contact sheet."""
+"""Pictures of the database: preview frames and the contact sheet."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -7,25 +7,14 @@ import cv2
 import numpy as np
 
 from ..data.images import to_uint8
-from ..eval.media import image_grid, put_label
+from ..data.parts import colour_labels
+from ..utils.media import image_grid, put_label
 from .people import Person
 
-__all__ = ["LABEL_COLOURS", "colour_labels", "preview_frame", "person_card", "contact_sheet"]
-
-#: Display colour (uint8 RGB) of each of the NUM_SEMANTIC_LABELS semantic ids, background white.
-LABEL_COLOURS = np.array([
-    (255, 255, 255), (230, 180, 150), (120, 60, 20), (170, 90, 30), (40, 110, 220), (40, 170, 230),
-    (230, 200, 0), (200, 120, 200), (150, 70, 160), (255, 0, 120), (250, 130, 60), (120, 20, 40),
-    (220, 40, 60), (160, 20, 90), (190, 160, 130), (0, 200, 160), (90, 140, 90), (60, 40, 30), (30, 60, 160),
-], np.uint8)
+__all__ = ["preview_frame", "person_card", "contact_sheet"]
 
 _TEXT_SCALE = 0.4
 _LINE_HEIGHT = 15
-
-
-def colour_labels(labels: np.ndarray) -> np.ndarray:
-    """(H, W) semantic ids → (H, W, 3) uint8 display colours."""
-    return LABEL_COLOURS[np.asarray(labels)]
 
 
 def preview_frame(image: np.ndarray, labels: np.ndarray) -> np.ndarray:

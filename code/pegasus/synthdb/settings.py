@@ -1,14 +1,13 @@
-"""Settings of the synthetic database, read once from the config's ``synth_db`` section.
+"""Declaration of the ``synth_db`` config section (values in confs/base.conf).
 
-The dataclass mirrors the schema keys (see ``code/pegasus/config/schema.py`` for their
-meaning and units) and checks the values the schema cannot: ranges, distinct names, known
-categories. Errors name the config key.
+Bounds are declared with each key; :meth:`SynthDbSettings.problems` checks what relates
+several keys (distinct names, known categories). Errors name the config key.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
-from ..config import Config, raise_for_problems
+from ..config.declare import Section, setting
 from ..data.parts import category
 
 __all__ = ["SynthDbSettings", "SYNTH_DB_VERSION"]
@@ -25,78 +24,62 @@ _GROUND_TRUTH_ONLY = frozenset({"gt_categories", "gt_frame_stride"})
 
 
 @dataclass(frozen=True)
-class SynthDbSettings:
-    """The ``synth_db`` config section (types and meanings as in the schema)."""
+class SynthDbSettings(Section):
+    """The ``synth_db`` config section: the generated multi-person video database."""
 
-    root: str
-    seed: int
-    target: str
-    new_person: str
-    db_prefix: str
-    n_db: int
-    train_video: str
-    test_video: str
-    train_frames: int
-    test_frames: int
-    fps: float
-    image_size: int
-    supersample: int
-    texture_size: int
-    batch_size: int
-    workers: int
-    camera_distance: float
-    focal: float
-    camera_height: float
-    camera_jitter: float
-    max_yaw_deg: float
-    max_pitch_deg: float
-    max_roll_deg: float
-    head_motion_hz: tuple[float, float]
-    expression_hz: tuple[float, float]
-    jaw_hz: tuple[float, float]
-    max_jaw_opening: float
-    expression_amplitude: float
-    blink_components: tuple[str, ...]
-    blink_interval_s: tuple[float, float]
-    gaze_amplitude: float
-    ambient: float
-    diffuse: float
-    light_azimuth_deg: float
-    light_elevation_deg: tuple[float, float]
-    identity_std: float
-    db_accessory_fraction: float
-    gt_categories: tuple[str, ...]
-    gt_frame_stride: int
-    contact_tile: int
-    previews: bool
+    root: str = setting("output folder: <root>/<person>/<person>/<video>/, ground_truth/, previews/")
+    seed: int = setting("population, motion and texture seed (same seed → byte-identical PNGs and JSON)", ge=0)
+    target: str = setting("name of the target, the person PEGASUS personalises")
+    new_person: str = setting("name of the person of zero-shot transfer")
+    db_prefix: str = setting("DB people are named <db_prefix>00, <db_prefix>01, …")
+    n_db: int = setting("number of DB people", ge=1)
+    train_video: str = setting("folder name of each person's training video")
+    test_video: str = setting("folder name of each person's test video (different motion)")
+    train_frames: int = setting("frames of each training video", ge=1)
+    test_frames: int = setting("frames of each test video", ge=1)
+    fps: float = setting("frame rate of the motion and of the preview mp4s, frames per second", gt=0)
+    image_size: int = setting("side of the square frames, pixels", ge=16)
+    supersample: int = setting("renderer subsamples per pixel side (anti-aliased masks and edges)", ge=1)
+    texture_size: int = setting("side of a person's head texture in texels (the atlas is twice as wide)", ge=16)
+    batch_size: int = setting("frames per render call", ge=1)
+    workers: int = setting("worker processes (1 = render in this process)", ge=1)
+    camera_distance: float = setting("camera distance from the head origin along +z, scaled head units", gt=0)
+    focal: float = setting("focal length in units of the image side (intrinsics [-focal, focal, 0.5, 0.5])", gt=0)
+    camera_height: float = setting("height y of the point the camera centres, scaled head units")
+    camera_jitter: float = setting("amplitude of the smooth per-frame camera translation, scaled head units", ge=0)
+    max_yaw_deg: float = setting("peak head yaw (turn left/right) of every video, degrees", ge=0, le=90)
+    max_pitch_deg: float = setting("peak head pitch (nod), degrees", ge=0, le=90)
+    max_roll_deg: float = setting("peak head roll (tilt), degrees", ge=0, le=90)
+    head_motion_hz: tuple[float, float] = setting("frequency range [min, max] of the head rotation, Hz", ge=0,
+                                                  ordered=True)
+    expression_hz: tuple[float, float] = setting("frequency range [min, max] of the expressions, Hz", ge=0,
+                                                 ordered=True)
+    jaw_hz: tuple[float, float] = setting("frequency range [min, max] of the jaw (talking), Hz", ge=0, ordered=True)
+    max_jaw_opening: float = setting("peak jaw opening, radians", ge=0)
+    expression_amplitude: float = setting("peak |coefficient| of the expression components (head-model units)",
+                                          ge=0)
+    blink_components: tuple[str, ...] = setting("expression components driven together as blinks (0 open, "
+                                                "1 closed)")
+    blink_interval_s: tuple[float, float] = setting("range [min, max] of the time between blinks, seconds", gt=0,
+                                                    ordered=True)
+    gaze_amplitude: float = setting("peak eyeball rotation of the gaze, radians", ge=0)
+    ambient: float = setting("ambient light weight (Lambertian shading)", ge=0)
+    diffuse: float = setting("diffuse light weight (Lambertian shading)", ge=0)
+    light_azimuth_deg: float = setting("peak |azimuth| of each person's light (shared by their videos) from the "
+                                       "camera axis, degrees", ge=0, le=180)
+    light_elevation_deg: tuple[float, float] = setting("range [min, max] of each person's light elevation, "
+                                                       "degrees", ge=-90, le=90, ordered=True)
+    identity_std: float = setting("std of the sampled identity coefficients not owned by a part", ge=0)
+    db_accessory_fraction: float = setting("fraction of DB people wearing each worn accessory (hat, eyeglasses); "
+                                           "the target and the new person wear none", ge=0, le=1)
+    gt_categories: tuple[str, ...] = setting("part categories of the ground truth 'person with DB person k's "
+                                             "part'")
+    gt_frame_stride: int = setting("every n-th test frame gets ground truth", ge=1)
+    contact_tile: int = setting("side of each contact-sheet tile, pixels", ge=16)
+    previews: bool = setting("write an mp4 per video to <root>/previews/")
 
-    @classmethod
-    def from_config(cls, cfg: Config) -> "SynthDbSettings":
-        """Reads ``cfg.synth_db`` and checks it; raises ConfigError naming the key."""
-        section = cfg.synth_db
-        values = {field.name: section[field.name] for field in fields(cls)}
-        for name, value in values.items():  # numbers in lists are floats (ints are accepted)
-            if isinstance(value, tuple):
-                values[name] = tuple(float(v) if isinstance(v, int) else v for v in value)
-        settings = cls(**values)
-        raise_for_problems(cfg.source, "synth_db", settings._problems())
-        return settings
-
-    def _problems(self) -> list[str]:
+    def problems(self) -> list[str]:
         problems = []
-        for name in ("n_db", "train_frames", "test_frames", "image_size", "supersample", "texture_size",
-                     "batch_size", "workers", "gt_frame_stride", "contact_tile"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name}: must be ≥ 1, got {getattr(self, name)}")
-        for name in ("fps", "focal", "camera_distance"):
-            if getattr(self, name) <= 0:
-                problems.append(f"{name}: must be > 0, got {getattr(self, name)}")
-        for name in ("head_motion_hz", "expression_hz", "jaw_hz", "blink_interval_s", "light_elevation_deg"):
-            low, high = getattr(self, name)
-            if not 0 <= low <= high:
-                problems.append(f"{name}: expected [min, max] with 0 ≤ min ≤ max, got {[low, high]}")
-        if not 0.0 <= self.db_accessory_fraction <= 1.0:
-            problems.append(f"db_accessory_fraction: must be in [0, 1], got {self.db_accessory_fraction}")
         names = [self.target, self.new_person, self.db_prefix + "00"]
         for key, name in (("target", self.target), ("new_person", self.new_person), ("db_prefix", self.db_prefix)):
             if not name or "/" in name or "\\" in name or name.startswith("."):

@@ -1,44 +1,125 @@
-"""Builds the avatar of a config and adapts it to evaluation's ``render_fn`` interface."""
+"""Builds a run's pieces from its config: video tables, datasets, the avatar, its render_fn.
+
+A new run reads its training split once (:func:`new_avatar`): the run index (subjects,
+latent codes, per-frame rows) and each subject's canonical expression come from it. A trained
+run is rebuilt from its checkpoint alone (:func:`trained_avatar`), which stores the index and
+those tables, so testing never re-reads the training data.
+"""
 from __future__ import annotations
 
-from typing import Callable
+import logging
+from typing import Any, Callable
 
 import torch
 
+from ..avatar.index import RunIndex
+from ..avatar.model import PointAvatar
 from ..config import Config
-from ..data.dataset import ImavatarDataset
-from ..eval.render_sets import normal_to_display
-from ..headmodel import head_model_from_config
-from .trainer import batch_to_device
+from ..data.batch import FrameBatch
+from ..data.dataset import VideoDataset
+from ..data.images import DataError
+from ..data.videos import VideoTable
+from ..headmodel import HeadModel, head_model_from_config
+from ..render.display import normal_to_display
+from .checkpoint import CheckpointError
 
-__all__ = ["build_avatar", "avatar_render_fn"]
+__all__ = ["video_table", "split_dataset", "subject_statistics", "new_avatar", "trained_avatar",
+           "avatar_render_fn"]
+
+log = logging.getLogger(__name__)
 
 
-def build_avatar(cfg: Config, train_set: ImavatarDataset, device: torch.device) -> torch.nn.Module:
-    """The configured :class:`~pegasus.avatar.model.PointAvatar` for ``train_set``, on ``device``.
+def video_table(cfg: Config, split: str) -> VideoTable:
+    """The ``train`` or ``test`` split of ``cfg.dataset`` (entries expanded, frames selected)."""
+    ds = cfg.dataset
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be train or test, got {split!r}")
+    entries = ds.train if split == "train" else ds.test
+    if not entries:
+        raise DataError(f"{cfg.source}: dataset.{split} lists no videos")
+    return VideoTable(entries, ds.root, require_semantic=_loads_semantic(cfg, split))
 
-    The canonical expression is the mean training expression and the expression prior is
-    normalised by the training expressions' variance; per-frame refinement tables are sized
-    by the training set.
-    """
-    from ..avatar.model import PointAvatar
 
+def _loads_semantic(cfg: Config, split: str) -> bool:
+    if split == "train":
+        return cfg.dataset.load_semantic or cfg.model.semantic
+    return cfg.dataset.load_semantic or cfg.test.no_cloth
+
+
+def split_dataset(cfg: Config, table: VideoTable, index: RunIndex, head_model: HeadModel,
+                  split: str = "train") -> VideoDataset:
+    """The dataset of a split's table, indexed by the run (subjects, codes, per-frame rows)."""
+    return VideoDataset(table, index.video_indices(table), resolution=cfg.dataset.resolution,
+                        n_expr=head_model.n_expr, n_shape=head_model.n_shape,
+                        load_semantic=_loads_semantic(cfg, split), load_part_masks=cfg.model.part_logit)
+
+
+def subject_statistics(table: VideoTable, subjects, n_expr: int, n_shape: int) -> dict[str, torch.Tensor]:
+    """The tables a new avatar starts from: ``canonical_expression`` (S, E) each subject's mean
+    training expression (its canonical state), ``expression_variance`` (E,) the variance of all
+    training expressions (the expression prior's scale), ``expression_mean`` (E,) their mean and
+    ``shape_mean`` (n_shape,) the frames' mean identity (the reference canonical mesh)."""
+    by_subject = {s: [] for s in subjects}
+    for record in table:
+        by_subject[record.subject].append(record.expressions(n_expr))
+    every = torch.cat([e for rows in by_subject.values() for e in rows])
+    shapes = torch.cat([record.shape(n_shape).expand(len(record.video.frames), -1) for record in table])
+    return {"canonical_expression": torch.stack([torch.cat(by_subject[s]).mean(0) for s in subjects]),
+            "expression_variance": every.var(0, unbiased=False) if len(every) > 1 else torch.ones(n_expr),
+            "expression_mean": every.mean(0), "shape_mean": shapes.mean(0)}
+
+
+def _avatar(cfg: Config, head_model: HeadModel, index: RunIndex, tables: dict[str, torch.Tensor],
+            device: torch.device) -> PointAvatar:
+    """The avatar with its per-run tables (:func:`subject_statistics`, or a checkpoint's buffers)."""
     if device.type == "cpu":  # Softplus(β=100) yields denormals; flushing them speeds MLPs up 2–4×
         torch.set_flush_denormal(True)
-    head_model = head_model_from_config(cfg).to(device)
-    expressions = train_set.expressions()
-    model = PointAvatar.from_config(cfg, head_model, expressions.mean(0).to(device), len(train_set),
-                                    expression_variance=expressions.var(0, unbiased=False))
+    model = PointAvatar(head_model, cfg.model, cfg.loss, index, tables["canonical_expression"],
+                        tables["expression_variance"], tables["reference_shape"], tables["reference_expression"],
+                        cfg.head_model.canonical_jaw_opening,
+                        last_upsample_epoch=cfg.train.epochs - 1 - cfg.model.points.settle_epochs,
+                        seed=cfg.experiment.seed)
     return model.to(device)
 
 
-def avatar_render_fn(model: torch.nn.Module, device: torch.device) -> Callable[[dict], dict]:
-    """``render_fn(batch)`` for :mod:`pegasus.eval.render_sets`: display channels in [0, 1]."""
+def new_avatar(cfg: Config, device: torch.device) -> tuple[PointAvatar, VideoDataset]:
+    """The configured avatar for the training split, and that split's dataset.
+
+    Per-frame refinement gets one row per (video, frame) of the split and the latent table one
+    code per person and category (and per synthetic swap) when ``model.latent.code_dim > 0``.
+    """
+    head_model = head_model_from_config(cfg).to(device)
+    table = video_table(cfg, "train")
+    index = RunIndex.from_table(table, refine=cfg.model.refine.enabled, latent=cfg.model.latent.code_dim > 0)
+    stats = subject_statistics(table, index.subjects, head_model.n_expr, head_model.n_shape)
+    log.info("training split: %d videos of %s, %d frames", len(table), list(index.subjects), table.frame_count)
+    reference_shape = torch.zeros_like(stats["shape_mean"]) if cfg.model.shape_cancel else stats["shape_mean"]
+    tables = {**stats, "reference_shape": reference_shape, "reference_expression": stats["expression_mean"]}
+    model = _avatar(cfg, head_model, index, tables, device)
+    return model, split_dataset(cfg, table, index, head_model, "train")
+
+
+def trained_avatar(cfg: Config, checkpoint: dict[str, Any], device: torch.device) -> PointAvatar:
+    """The avatar of a checkpoint (its run index and weights), in eval mode."""
+    if "run_index" not in checkpoint.get("extra", {}):
+        raise CheckpointError("checkpoint has no run index (written by an older version); retrain the run")
+    index = RunIndex.from_json(checkpoint["extra"]["run_index"])
+    head_model = head_model_from_config(cfg).to(device)
+    state = checkpoint["model"]
+    model = _avatar(cfg, head_model, index, state, device)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def avatar_render_fn(model: PointAvatar, device: torch.device) -> Callable[[FrameBatch], dict]:
+    """``render_fn(batch)`` for :mod:`pegasus.eval.render_sets`: display channels in [0, 1]
+    (``labels`` and ``part_<category>`` too when the model has a semantic head)."""
+    from ..data import parts
 
     @torch.no_grad()
-    def render(batch: dict) -> dict[str, torch.Tensor]:
+    def render(batch: FrameBatch) -> dict[str, torch.Tensor]:
         model.eval()
-        out = model(batch_to_device(batch, device))
+        out = model(batch.to(device))
         white = 1.0 - out.mask[..., None]
         channels = {
             "rgb": out.rgb,
@@ -47,6 +128,13 @@ def avatar_render_fn(model: torch.nn.Module, device: torch.device) -> Callable[[
             "shading": out.shading + white,
             "mask": out.mask,
         }
+        if out.semantic is not None:
+            labels = torch.tensor([c.label for c in parts.SEMANTIC_CLASSES])[out.semantic.argmax(-1).cpu()]
+            channels["labels"] = torch.from_numpy(parts.colour_labels(labels.numpy())).float() / 255.0
+            for category in parts.LATENT_CATEGORIES:
+                classes = list(parts.category_classes(category.name))
+                if classes:
+                    channels[f"part_{category.name}"] = out.semantic[..., classes].sum(-1)
         return {k: v.clamp(0, 1).cpu() for k, v in channels.items()}
 
     return render

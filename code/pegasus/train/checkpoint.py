@@ -2,15 +2,17 @@
 
 A checkpoint is one ``.pt`` file holding plain containers of tensors and numbers:
 ``model``, ``optimizer``, ``scheduler`` state dicts, ``epoch`` (epochs completed),
-``iteration`` (optimizer steps done), ``rng`` (python / numpy / torch / cuda states),
-``config`` (resolved HOCON text) and ``extra`` (anything else the trainer keeps).
-Files are written to a temporary sibling and renamed, so a crash never leaves a partial
-checkpoint under a final name; ``latest.pt`` always points at a complete file.
+``iteration`` (optimizer steps done), ``rng`` (one python / numpy / torch / cuda state per
+rank, in rank order), ``config`` (resolved HOCON text) and ``extra`` (anything else the
+trainer keeps, e.g. the run index). Files are written to a temporary sibling and renamed, so
+a crash never leaves a partial checkpoint under a final name; ``latest.pt`` always points at
+a complete file, and :func:`remove_stale_temporaries` clears what a killed write left.
 """
 from __future__ import annotations
 
 import logging
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,10 @@ from ..utils import atomic_path
 log = logging.getLogger(__name__)
 
 __all__ = ["rng_state", "set_rng_state", "save_checkpoint", "load_checkpoint", "latest_checkpoint",
-           "CheckpointError"]
+           "list_checkpoints", "remove_stale_temporaries", "CheckpointError"]
 
 LATEST = "latest.pt"
+_TEMPORARY = re.compile(r"\.[^/]+\.[A-Za-z0-9_]{8}(\.[A-Za-z0-9]+)?")  # atomic_path: .<stem>.<mkstemp><suffix>
 
 
 class CheckpointError(RuntimeError):
@@ -85,3 +88,22 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The run's ``latest.pt`` if present."""
     path = Path(run_dir) / "checkpoints" / LATEST
     return path if path.is_file() else None
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Every checkpoint file of a run (``checkpoints/*.pt``, temporaries excluded), sorted."""
+    folder = Path(run_dir) / "checkpoints"
+    return sorted(p for p in folder.glob("*.pt") if not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Deletes what killed atomic writes left in ``folder`` (hidden ``.<name>.*`` temporaries
+    of :func:`pegasus.utils.atomic_path`); returns them. Call only while no write is running."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir() if p.is_file() and _TEMPORARY.fullmatch(p.name)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+        log.info("removed %s (left by an interrupted write)", path)
+    return stale

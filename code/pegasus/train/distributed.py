@@ -14,7 +14,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistEnv", "init_distributed", "seed_everything", "resolve_device", "all_reduce_max", "barrier"]
+__all__ = ["DistEnv", "init_distributed", "seed_everything", "resolve_device", "all_reduce_max", "gather_objects",
+           "broadcast_object", "barrier"]
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,31 @@ def seed_everything(base_seed: int, rank: int = 0) -> int:
 
 def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
     """Element-wise max over ranks (in place); identity in a single process."""
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if _distributed():
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return tensor
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def gather_objects(obj) -> list:
+    """Every rank's ``obj`` (picklable), in rank order, on every rank; ``[obj]`` in one process."""
+    if not _distributed():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj):
+    """Rank 0's ``obj`` on every rank (e.g. a decision only rank 0 can make)."""
+    if not _distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def barrier() -> None:

@@ -4,10 +4,15 @@ The trainer owns no math: the model computes outputs and losses
 (``docs/design/avatar_contract.md``); the trainer orders frames, steps the optimizer,
 merges per-point visibility across batches and ranks before the model grows or prunes its
 cloud, writes atomic checkpoints and TensorBoard logs, and resumes exactly.
+
+A run folder is never overwritten by accident: training into a folder that holds
+checkpoints needs ``mode="resume"`` (continue) or ``mode="overwrite"`` (start again, the old
+checkpoints and logs deleted); anything else is a :class:`RunFolderError`.
 """
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -15,18 +20,28 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ..config import Config, save_config
-from ..data.dataset import ImavatarDataset, collate_frames
-from ..geometry.camera import PinholeCameras
-from .checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .distributed import DistEnv, all_reduce_max
+from ..data.batch import FrameBatch, collate_frames
+from ..data.dataset import VideoDataset
+from ..render.display import normal_to_display
+from ..utils.progress import progress
+from .checkpoint import (latest_checkpoint, list_checkpoints, load_checkpoint, remove_stale_temporaries, rng_state,
+                         save_checkpoint, set_rng_state)
+from .distributed import DistEnv, all_reduce_max, barrier, broadcast_object, gather_objects
 from .sampling import EpochOrder, batch_size_for
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Trainer", "dataset_from_config", "batch_to_device", "run_dir_of"]
+__all__ = ["MODES", "RunFolderError", "Trainer", "run_dir_of"]
+
+MODES = ("new", "resume", "overwrite")
+"""How a run starts: a new run (the folder must hold no checkpoints), resume from the latest
+checkpoint (a new run when there is none), or overwrite an earlier run."""
+
+
+class RunFolderError(RuntimeError):
+    """Training would overwrite an earlier run's checkpoints."""
 
 
 def run_dir_of(cfg: Config) -> Path:
@@ -34,28 +49,8 @@ def run_dir_of(cfg: Config) -> Path:
     return Path(cfg.experiment.output_root) / cfg.experiment.name
 
 
-def dataset_from_config(cfg: Config, split: str) -> ImavatarDataset:
-    """The ``train`` or ``test`` dataset of ``cfg.dataset`` (splits are different videos)."""
-    ds = cfg.dataset
-    videos = ds.train_videos if split == "train" else ds.test_videos
-    stride = ds.train_stride if split == "train" else ds.test_stride
-    return ImavatarDataset(ds.root, ds.subject, list(videos), resolution=ds.resolution, stride=stride,
-                           n_expr=cfg.head_model.n_expr, n_shape=cfg.head_model.n_shape,
-                           load_semantic=ds.load_semantic)
-
-
-def batch_to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """Moves tensors and cameras of a collated batch to ``device`` (strings stay)."""
-    moved = {}
-    for key, value in batch.items():
-        if isinstance(value, (torch.Tensor, PinholeCameras)):
-            value = value.to(device)
-        moved[key] = value
-    return moved
-
-
 class Trainer:
-    """Trains a model that follows the avatar contract on ``cfg.dataset``'s training videos.
+    """Trains a model that follows the avatar contract on a training dataset.
 
     Seed with :func:`~pegasus.train.distributed.seed_everything` *before* building the
     model, so its initialisation is reproducible (DDP then broadcasts rank 0's weights).
@@ -65,11 +60,16 @@ class Trainer:
         env: this process's :class:`DistEnv`.
         model: the avatar (already on ``env.device``).
         train_set: the training dataset.
-        resume: continue from ``<run_dir>/checkpoints/latest.pt`` when it exists.
+        mode: one of :data:`MODES`.
+
+    Raises:
+        RunFolderError: ``mode="new"`` and the run folder holds checkpoints.
     """
 
-    def __init__(self, cfg: Config, env: DistEnv, model: torch.nn.Module, train_set: ImavatarDataset,
-                 resume: bool = False):
+    def __init__(self, cfg: Config, env: DistEnv, model: torch.nn.Module, train_set: VideoDataset,
+                 mode: str = "new"):
+        if mode not in MODES:
+            raise ValueError(f"Trainer: mode must be one of {MODES}, got {mode!r}")
         self.cfg, self.env, self.model, self.train_set = cfg, env, model, train_set
         self.run_dir = run_dir_of(cfg)
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -81,23 +81,54 @@ class Trainer:
         self._ddp: DistributedDataParallel | None = None
         self._ddp_points_id: int | None = None
         self.writer = None
-        if resume and (path := latest_checkpoint(self.run_dir)) is not None:
-            self._restore(load_checkpoint(path, map_location=env.device))
-            log.info("resumed from %s at epoch %d, iteration %d", path, self.epoch, self.iteration)
+        resume_from = self._prepare_run_folder(mode)
+        if resume_from is not None:
+            self._restore(load_checkpoint(resume_from, map_location=env.device))
+            log.info("resumed from %s at epoch %d, iteration %d", resume_from, self.epoch, self.iteration)
         if env.is_main:
             save_config(cfg, self.run_dir / "config.conf")
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.iteration)
+            # Events of steps after the checkpoint (written before an interruption) are purged;
+            # the checkpoint's own step was logged before it was saved and stays.
+            purge = self.iteration + 1 if resume_from is not None else None
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=purge)
+
+    # ------------------------------------------------------------------ run folder
+    def _prepare_run_folder(self, mode: str) -> Path | None:
+        """Rank 0 checks the folder and decides; every rank learns the checkpoint to resume."""
+        decision: Any = None
+        if self.env.is_main:
+            for folder in (self.ckpt_dir, self.run_dir):
+                remove_stale_temporaries(folder)
+            existing = list_checkpoints(self.run_dir)
+            latest = latest_checkpoint(self.run_dir)
+            if mode == "new" and existing:
+                decision = (f"{self.run_dir}: holds {len(existing)} checkpoint(s) of an earlier run; pass --resume to "
+                            "continue it or --overwrite to start again (deleting its checkpoints and logs), or "
+                            "choose another experiment.name")
+            elif mode == "overwrite" and self.run_dir.exists():
+                for name in ("checkpoints", "tensorboard"):
+                    shutil.rmtree(self.run_dir / name, ignore_errors=True)
+                log.info("overwrite: deleted the checkpoints and logs of the earlier run in %s", self.run_dir)
+            elif mode == "resume" and latest is None:
+                log.info("resume: no checkpoint in %s; starting a new run", self.ckpt_dir)
+            if mode == "resume" and latest is not None:
+                decision = str(latest)
+        decision = broadcast_object(decision)
+        barrier()
+        if decision is not None and not decision.endswith(".pt"):
+            raise RunFolderError(decision)
+        return None if decision is None else Path(decision)
 
     # ------------------------------------------------------------------ state
     def _make_optimizer(self) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.MultiStepLR]:
-        optimizer = torch.optim.Adam(self.model.parameter_groups(self.cfg))
+        optimizer = torch.optim.Adam(self.model.parameter_groups())
         scheduler = torch.optim.lr_scheduler.MultiStepLR(
             optimizer, milestones=list(self.cfg.train.lr_milestones), gamma=self.cfg.train.lr_gamma)
         return optimizer, scheduler
 
-    def _state(self) -> dict[str, Any]:
+    def _state(self, rng: list) -> dict[str, Any]:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -106,8 +137,9 @@ class Trainer:
             "iteration": self.iteration,
             "batch_in_epoch": self.batch_in_epoch,
             "visible": self.visible,
-            "rng": rng_state(),
+            "rng": rng,
             "config": self.cfg.to_hocon(),
+            "extra": {"run_index": self.model.index.to_json(), "world_size": self.env.world_size},
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -120,13 +152,20 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.iteration = state["epoch"], state["iteration"]
         self.batch_in_epoch, self.visible = state["batch_in_epoch"], state["visible"]
-        set_rng_state(state["rng"])
+        states = state["rng"]
+        if len(states) == self.env.world_size:
+            set_rng_state(states[self.env.rank])
+        else:
+            log.warning("the checkpoint was written by %d ranks, this run has %d: random states are not restored "
+                        "(the run continues, but not bit for bit)", len(states), self.env.world_size)
 
     def save(self, name: str) -> Path | None:
-        """Rank 0 writes ``checkpoints/<name>.pt`` and ``latest.pt`` atomically."""
+        """Every rank hands over its RNG state; rank 0 writes ``checkpoints/<name>.pt`` and
+        ``latest.pt`` atomically (call it on every rank)."""
+        rng = gather_objects(rng_state())
         if not self.env.is_main:
             return None
-        return save_checkpoint(self.ckpt_dir / f"{name}.pt", self._state())
+        return save_checkpoint(self.ckpt_dir / f"{name}.pt", self._state(rng))
 
     # ------------------------------------------------------------------ loop
     def _forward_module(self) -> torch.nn.Module:
@@ -140,13 +179,15 @@ class Trainer:
             self._ddp_points_id = points_id
         return self._ddp
 
-    def train_step(self, batch: dict[str, Any], epoch: int) -> dict[str, float]:
+    def train_step(self, batch: FrameBatch, epoch: int) -> dict[str, float]:
         """One optimizer step on a batch; returns the detached loss terms."""
         self.model.train()
-        output = self._forward_module()(batch)
+        output = self._forward_module()(batch, epoch)
         losses = self.model.losses(batch, output, epoch)
         self.optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
+        if self.model.latent_codes is not None and not self.model.latent_codes_trained(epoch):
+            self.model.latent_codes.codes.grad = None  # codes are optimised from model.latent.start_epoch
         self.optimizer.step()
         visible = output.visible.any(0)
         self.visible = visible if self.visible is None else self.visible | visible
@@ -189,14 +230,14 @@ class Trainer:
             epoch = self.epoch
             loader, batch_size = self._epoch_loader(epoch)
             tick = time.perf_counter()
-            bar = tqdm(loader, desc=f"epoch {epoch}", disable=not self.env.is_main, leave=False)
+            bar = progress(loader, desc=f"epoch {epoch}", disable=not self.env.is_main, leave=False)
             for batch in bar:
-                terms = self.train_step(batch_to_device(batch, self.env.device), epoch)
+                terms = self.train_step(batch.to(self.env.device), epoch)
                 self.batch_in_epoch += 1
                 now = time.perf_counter()
                 self._log_scalars(terms, batch_size, now - tick)
                 tick = now
-                bar.set_postfix(loss=f"{terms['total']:.4f}", points=self.model.points.num_points)
+                bar.set_postfix(loss=f"{terms['total']:.4f}", points=self.model.points.num_points, refresh=False)
                 if train.checkpoint_every_iters and self.iteration % train.checkpoint_every_iters == 0:
                     self.save(f"iter_{self.iteration:07d}")
                 if stop_at is not None and self.iteration >= stop_at:
@@ -208,15 +249,13 @@ class Trainer:
         if self.writer is not None:
             self.writer.flush()
 
-    def _log_images(self, batch: dict[str, Any], output) -> None:
+    def _log_images(self, batch: FrameBatch, output) -> None:
         """TensorBoard grid of the batch's first frame: GT | rgb | normal | mask."""
         every = self.cfg.train.image_every_iters
         if self.writer is None or not every or self.iteration % every:
             return
-        from ..eval.render_sets import normal_to_display
-
         with torch.no_grad():
-            tiles = [batch["rgb"][0], output.rgb[0], normal_to_display(output.normal[:1], output.mask[:1])[0],
+            tiles = [batch.rgb[0], output.rgb[0], normal_to_display(output.normal[:1], output.mask[:1])[0],
                      output.mask[0, ..., None].expand(-1, -1, 3)]
             grid = torch.cat([t.detach().float().clamp(0, 1).cpu() for t in tiles], dim=1)
         self.writer.add_image("train/gt_rgb_normal_mask", grid, self.iteration, dataformats="HWC")

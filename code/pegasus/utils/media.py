@@ -1,4 +1,4 @@
-"""Image grids, labels and point overlays for pictures of results (uint8 RGB, HWC); mp4 videos."""
+"""Writing pictures and videos: PNGs, image grids, labels and point overlays (uint8 RGB, HWC), mp4s."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from ..data.images import to_uint8, write_rgb
-from ..utils import atomic_path
+from .atomic import atomic_path
 
 __all__ = ["to_uint8", "image_grid", "draw_points", "put_label", "write_png", "Mp4Writer", "write_mp4"]
 
