@@ -6,7 +6,7 @@
 # CONF=confs/my.conf picks another config. Re-running skips the stages already complete.
 set -euo pipefail
 if [[ $# -lt 2 ]]; then sed -n '2,6p' "$0" >&2; exit 2; fi
-folder="$(realpath "$1")"; subject="$2"; shift 2
+folder="$(realpath -m -- "$1")"; subject="$2"; shift 2   # -m: a missing path reaches pegasus (exit 2)
 cd "$(dirname "$0")/.."
 exec "${VENV:-.venv}/bin/pegasus" preprocess --conf "${CONF:-confs/preprocess.conf}" --folder "$folder" \
   --subject "$subject" "$@"

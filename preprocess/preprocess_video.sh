@@ -6,7 +6,7 @@
 # CONF=confs/my.conf picks another config. Re-running skips the stages already complete.
 set -euo pipefail
 if [[ $# -lt 1 ]]; then sed -n '2,6p' "$0" >&2; exit 2; fi
-video="$(realpath "$1")"; shift
+video="$(realpath -m -- "$1")"; shift   # -m: a missing path reaches pegasus, which names it (exit 2)
 subject=()
 if [[ $# -gt 0 && "$1" != *=* ]]; then subject=(--subject "$1"); shift; fi
 cd "$(dirname "$0")/.."

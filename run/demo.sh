@@ -4,10 +4,12 @@
 #   2. the synthetic multi-person database (skipped where already complete),
 #   3. a single-person avatar of the database's target, trained on its training video,
 #   4. test renders, metrics and .ply exports on its held-out test video.
-# Extra arguments are config overrides (section.key=value) passed to every step.
+# Extra arguments are config overrides (section.key=value), validated once and passed to every step.
+# --resume: an interrupted demo continues where it stopped; a finished one is only tested again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
+"$VENV/bin/pegasus" config --conf confs/embedded.conf "$@" > /dev/null   # exit 2 on any problem
 "$VENV/bin/pegasus" picture --conf confs/embedded.conf "$@"
-bash run/train.sh confs/embedded.conf "$@"      # generates the database first
+bash run/train.sh confs/embedded.conf --resume "$@"      # generates the database first
 bash run/test.sh confs/embedded.conf "$@"

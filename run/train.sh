@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Train an avatar.  Usage: bash run/train.sh [CONF] [section.key=value ...]
+# Train an avatar.  Usage: bash run/train.sh [CONF] [--resume | --overwrite] [section.key=value ...]
 # With no CONF it trains on the embedded synthetic target (generating the database first).
-# Several processes / GPUs / nodes go through torchrun; set e.g.
+# The whole config (with the overrides) is validated once, before any step; every step gets the
+# same overrides. Several processes / GPUs / nodes go through torchrun; set e.g.
 #   NPROC=8 bash run/train.sh confs/my.conf                      (one node, 8 GPUs)
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=host0 MASTER_PORT=29500 NPROC=8 bash run/train.sh ...
-# Add --resume to continue an interrupted run from its latest checkpoint.
+# --resume continues the run from its latest checkpoint (a new run when there is none; safe for
+# requeued cluster jobs); --overwrite starts again in a run folder that holds checkpoints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 conf="confs/embedded.conf"
 if [[ $# -gt 0 && "$1" != *=* && "$1" != --* ]]; then conf="$1"; shift; fi
+overrides=()
+for arg in "$@"; do [[ "$arg" == *=* && "$arg" != --* ]] && overrides+=("$arg"); done
+"$VENV/bin/pegasus" config --conf "$conf" "${overrides[@]}" > /dev/null   # exit 2 on any problem
 if [[ "$conf" == "confs/embedded.conf" ]]; then
-  "$VENV/bin/pegasus" synth-db --conf "$conf"
+  "$VENV/bin/pegasus" synth-db --conf "$conf" "${overrides[@]}"
 fi
 NPROC="${NPROC:-1}"; NNODES="${NNODES:-1}"
 if [[ "$NPROC" -gt 1 || "$NNODES" -gt 1 ]]; then

@@ -30,6 +30,12 @@ TINY_MODEL = ["dataset.resolution=32", "model.points.init_count=200", "model.poi
 
 
 @pytest.fixture(scope="session")
+def tiny_sizes() -> dict[str, list[str]]:
+    """The overrides of a tiny database (``db``) and a tiny avatar (``model``)."""
+    return {"db": list(TINY_DB), "model": list(TINY_MODEL)}
+
+
+@pytest.fixture(scope="session")
 def tiny_db_overrides(tmp_path_factory) -> list[str]:
     """Overrides pointing at a tiny generated database (built once per session)."""
     from pegasus.synthdb.build import build_database

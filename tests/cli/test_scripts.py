@@ -1,0 +1,50 @@
+"""The shell scripts users run: they validate first, pass overrides to every step and fail cleanly."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+VENV = str(Path(sys.executable).parent.parent)  # run/*.sh call $VENV/bin/pegasus
+
+
+def _bash(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", *args], cwd=cwd, env={**os.environ, "VENV": VENV}, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_train_script_validates_before_the_database_step(tmp_path):
+    database = tmp_path / "db"
+    result = _bash("run/train.sh", f"synth_db.root={database}", "train.epocs=3")
+    assert result.returncode == 2
+    assert "command line: train.epocs=3: unknown key (did you mean 'train.epochs'?)" in result.stderr
+    assert not database.exists()  # nothing was generated before the error
+
+
+@pytest.mark.slow
+def test_train_script_passes_the_overrides_to_every_step(tmp_path, tiny_sizes):
+    database, runs = tmp_path / "db", tmp_path / "runs"
+    overrides = [f"synth_db.root={database}", f"standin.output={tmp_path / 'standin.npz'}", *tiny_sizes["db"],
+                 *tiny_sizes["model"], f"experiment.output_root={runs}", "train.epochs=1"]
+    first = _bash("run/train.sh", *overrides)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (database / "ground_truth" / "manifest.json").is_file()  # the database step got the overrides
+    assert (runs / "embedded" / "checkpoints" / "latest.pt").is_file()
+    again = _bash("run/train.sh", *overrides)
+    assert again.returncode == 2 and "--resume" in again.stderr and "--overwrite" in again.stderr
+    assert _bash("run/train.sh", "--resume", *overrides).returncode == 0  # a finished run: nothing to do
+    # a log file, not a terminal: the progress bars write a few lines, not one per step
+    assert first.stderr.count("\r") <= 6, first.stderr.count("\r")  # measured 0 (one per step before)
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("preprocess/preprocess_video.sh", ["/no/such/dir/clip.mp4"], "/no/such/dir/clip.mp4: video file not found"),
+    ("preprocess/preprocess_folder.sh", ["/no/such/dir", "anna"], "/no/such/dir: video folder not found"),
+])
+def test_preprocess_scripts_name_a_missing_path(script, args, message):
+    result = _bash(script, *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
