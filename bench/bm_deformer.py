@@ -32,7 +32,6 @@ from pathlib import Path
 
 import torch
 
-from pegasus.avatar import PointAvatar
 from pegasus.avatar.deformer import (
     FlameDeformer,
     deform_normals,
@@ -42,8 +41,10 @@ from pegasus.avatar.deformer import (
     jacobian_by_forward_ad,
 )
 from pegasus.config import load_config
-from pegasus.data.dataset import ImavatarDataset, collate_frames
+from pegasus.data.batch import collate_frames
+from pegasus.data.images import DataError
 from pegasus.headmodel import head_model_from_config
+from pegasus.train.build import new_avatar
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 4
@@ -104,27 +105,23 @@ def deformation_steps(conf: str, overrides: list[str], n_expr: int, num_points: 
 def training_step(conf: str, overrides: list[str], num_points: int, device: torch.device):
     """One PointAvatar training step on the first frames of the configured dataset, or None."""
     cfg = load_config(conf, overrides)
-    ds = cfg.dataset
     try:
-        data = ImavatarDataset(ds.root, ds.subject, list(ds.train_videos), resolution=ds.resolution,
-                               n_expr=cfg.head_model.n_expr, n_shape=cfg.head_model.n_shape)
-    except (OSError, ValueError) as error:
+        model, data = new_avatar(cfg, torch.device("cpu"))
+    except DataError as error:
         print(f"training step skipped: no dataset ({error}); run `pegasus synth-db` first")
         return None
-    hm = head_model_from_config(cfg)
-    expressions = data.expressions()
-    model = PointAvatar.from_config(cfg, hm, expressions.mean(0), len(data), expressions.var(0)).to(device)
+    hm = model.head_model
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():  # points on the canonical head surface at the schedule's radius for N
-        vertices = hm(expression=model.canonical_expression[None]).vertices[0]
+        vertices = hm(expression=model.canonical_expression[:1]).vertices[0]
         index = torch.randint(0, hm.n_vertices, (num_points,), generator=g)
         model.points.points = torch.nn.Parameter(vertices[index].cpu() + 0.005 * torch.randn(num_points, 3, generator=g))
         model.to(device)
         s = model.points.schedule
         upsamplings = max(0.0, torch.log2(torch.tensor(num_points / s.init_count)).item())
         model.points.radius = max(s.init_radius * s.radius_factor ** upsamplings, s.min_radius)
-    optimizer = torch.optim.Adam(model.parameter_groups(cfg))
-    batch = collate_frames([data[i] for i in range(FRAMES)])
+    optimizer = torch.optim.Adam(model.parameter_groups())
+    batch = collate_frames([data[i] for i in range(FRAMES)]).to(device)
     epoch = cfg.train.epochs - 1
 
     def step():
@@ -166,14 +163,14 @@ def main() -> None:
                   f"{t_ref / t_ours:.1f}× |", flush=True)
 
     print(f"\nPointAvatar training step (forward, losses, backward, Adam), batch {FRAMES}, "
-          f"{cfg.dataset.resolution}², head_model.n_expr = {cfg.head_model.n_expr}\n")
+          f"{cfg.dataset.resolution}², head_model.n_expr = {cfg.head_model.n_expr or 'all of the model'}\n")
     print("| points | settings | step |")
     print("|---|---|---|")
     for num_points, extra in STEP_CASES[:2] if args.quick else STEP_CASES:
         step = training_step(args.conf, [*args.overrides, *extra], num_points, device)
         if step is None:
             break
-        print(f"| {num_points:,} | {', '.join(extra) or 'defaults'} | {median_seconds(step, args.repeats):.2f} s |",
+        print(f"| {num_points:,} | {', '.join(extra) or 'defaults'} | {median_seconds(step, args.repeats) * 1e3:.0f} ms |",
               flush=True)
     print(f"\nload avg after: {os.getloadavg()[0]:.2f}")
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train an avatar.  Usage: bash run/train.sh [CONF] [--resume | --overwrite] [section.key=value ...]
-# With no CONF it trains on the embedded synthetic target (generating the database first).
+# With no CONF it trains on the embedded synthetic target. The synthetic database is generated
+# (or completed) first whenever the config's dataset reads from it.
 # The whole config (with the overrides) is validated once, before any step; every step gets the
 # same overrides. Several processes / GPUs / nodes go through torchrun; set e.g.
 #   NPROC=8 bash run/train.sh confs/my.conf                      (one node, 8 GPUs)
@@ -15,9 +16,7 @@ if [[ $# -gt 0 && "$1" != *=* && "$1" != --* ]]; then conf="$1"; shift; fi
 overrides=()
 for arg in "$@"; do [[ "$arg" == *=* && "$arg" != --* ]] && overrides+=("$arg"); done
 "$VENV/bin/pegasus" config --conf "$conf" "${overrides[@]}" > /dev/null   # exit 2 on any problem
-if [[ "$conf" == "confs/embedded.conf" ]]; then
-  "$VENV/bin/pegasus" synth-db --conf "$conf" "${overrides[@]}"
-fi
+"$VENV/bin/pegasus" synth-db --conf "$conf" --when-used "${overrides[@]}"  # when the dataset reads from it
 NPROC="${NPROC:-1}"; NNODES="${NNODES:-1}"
 if [[ "$NPROC" -gt 1 || "$NNODES" -gt 1 ]]; then
   exec "$VENV/bin/torchrun" --nproc_per_node="$NPROC" --nnodes="$NNODES" --node_rank="${NODE_RANK:-0}" \

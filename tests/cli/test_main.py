@@ -57,3 +57,11 @@ def test_standin_is_cached_and_regenerated_when_settings_change(tmp_path, standi
     assert main(["standin", "--conf", str(CONFS / "embedded.conf"), *standin_overrides, "standin.seed=3"]) == 0
     with np.load(path) as npz:
         assert int(npz["seed"]) == 3
+
+
+def test_synth_db_when_used_skips_a_dataset_elsewhere(tmp_path, caplog):
+    caplog.set_level("INFO")
+    database = tmp_path / "db"
+    assert main(["synth-db", "--when-used", "--conf", str(CONFS / "embedded.conf"), f"synth_db.root={database}",
+                 f"dataset.root={tmp_path / 'real'}"]) == 0
+    assert not database.exists() and "nothing to generate" in caplog.text

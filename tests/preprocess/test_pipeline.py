@@ -94,6 +94,14 @@ def test_restart_skips_every_complete_stage(real_run, real_clip):
 
 
 @pytest.mark.real_data
+def test_a_time_span_of_the_clip_is_read(real_clip, tmp_path, chain_config):
+    cfg = chain_config(tmp_path, "preprocess.start_s=0.2", "preprocess.end_s=0.4", "preprocess.preview=false")
+    report = preprocess_subject(cfg, "person", [VideoSource("talk", real_clip)])
+    crop = json.loads((report.work_path / "talk" / "crop.json").read_text())
+    assert crop["frame_index"] == list(range(6, 12))  # 30 fps: seconds 0.2–0.4 are source frames 6–11
+
+
+@pytest.mark.real_data
 def test_a_changed_setting_reruns_only_the_stages_after_it(real_run, real_clip, tmp_path):
     cfg, _ = real_run
     root = tmp_path / "copy"

@@ -25,6 +25,17 @@ def test_stride_and_max_frames_select_source_frames(real_clip):
         np.testing.assert_array_equal(frame, reference)
 
 
+@pytest.mark.real_data
+def test_a_time_span_selects_source_frames(real_clip):
+    everything = list(read_frames(real_clip, max_frames=12))
+    span = list(read_frames(real_clip, stride=2, start=4, end=11))
+    assert [i for i, _ in span] == [4, 6, 8, 10]
+    for (index, frame) in span:
+        np.testing.assert_array_equal(frame, everything[index][1])
+    with pytest.raises(DataError, match=r"no decodable frame in frames \[100000, end\)"):
+        list(read_frames(real_clip, start=100_000))
+
+
 def test_frames_are_rgb(synthetic_video):
     _, frame = next(read_frames(synthetic_video.path))
     white = frame[:8, :8].reshape(-1, 3).mean(0)  # the synthetic frames have a white background

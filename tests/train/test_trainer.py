@@ -226,12 +226,17 @@ def _wait_for(path: Path, proc, seconds: float = 120):
         time.sleep(0.05)
 
 
-@pytest.mark.slow
-def test_resume_after_a_killed_run_reproduces_the_uninterrupted_run(tiny_train_config):
-    common = ["train.epochs=3", "train.checkpoint_every_iters=1"]
+def _reference_and_killed(tiny_train_config, epochs: int):
+    """A finished reference run and the config of the same run to be killed (checkpoint every step)."""
+    common = [f"train.epochs={epochs}", "train.checkpoint_every_iters=1"]
     reference = tiny_train_config(*common, "experiment.name=reference")
     _trainer(reference).fit()
-    killed = tiny_train_config(*common, "experiment.name=killed")
+    return reference, tiny_train_config(*common, "experiment.name=killed")
+
+
+@pytest.mark.slow
+def test_resume_after_a_killed_run_reproduces_the_uninterrupted_run(tiny_train_config):
+    reference, killed = _reference_and_killed(tiny_train_config, epochs=3)
     proc = _run_cli_train(_overrides(killed))
     _wait_for(run_dir_of(killed) / "checkpoints" / "iter_0000004.pt", proc)
     proc.send_signal(signal.SIGKILL)
@@ -248,10 +253,7 @@ def test_resume_after_a_killed_run_reproduces_the_uninterrupted_run(tiny_train_c
 @pytest.mark.slow
 def test_a_kill_during_a_checkpoint_write_leaves_a_resumable_run(tiny_train_config):
     """The child writes the 3rd checkpoint half-way, says so, and is SIGKILLed inside the write."""
-    common = ["train.epochs=2", "train.checkpoint_every_iters=1"]
-    reference = tiny_train_config(*common, "experiment.name=reference")
-    _trainer(reference).fit()
-    killed = tiny_train_config(*common, "experiment.name=killed")
+    reference, killed = _reference_and_killed(tiny_train_config, epochs=2)
     marker = run_dir_of(killed) / "writing"
     prelude = f"""
 import time, torch

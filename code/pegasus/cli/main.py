@@ -49,9 +49,20 @@ def _cmd_picture(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _reads_synth_db(cfg: Config) -> bool:
+    """Whether any video entry of the dataset lives in the synthetic database's folder."""
+    ds = cfg.dataset
+    roots = {Path(entry.root or ds.root).resolve() for entry in (*ds.train, *ds.test) if entry.manifest is None}
+    return Path(cfg.synth_db.root).resolve() in roots
+
+
 def _cmd_synth_db(cfg: Config, args: argparse.Namespace) -> int:
     """Generate (or complete) the synthetic multi-person video database with ground truth."""
     from ..synthdb.build import build_database
+
+    if args.when_used and not _reads_synth_db(cfg):
+        log.info("synth-db: the dataset does not read from %s; nothing to generate", cfg.synth_db.root)
+        return 0
 
     report = build_database(cfg)
     for stage in report.stages:
@@ -200,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
                                help="continue from the run's latest checkpoint (a new run when there is none)")
             start.add_argument("--overwrite", action="store_true",
                                help="start again in a run folder that holds checkpoints (deletes them and its logs)")
+        if name == "synth-db":
+            cmd.add_argument("--when-used", action="store_true",
+                             help="generate only when the config's dataset reads videos from synth_db.root")
         if name in ("test", "export"):
             cmd.add_argument("--checkpoint", help="checkpoint file (default: the run's latest.pt)")
     return parser

@@ -64,48 +64,6 @@ def _plain(value):
 
 
 @dataclass(frozen=True)
-class _Declaration:
-    doc: str
-    ge: float | None = None
-    gt: float | None = None
-    le: float | None = None
-    lt: float | None = None
-    choices: tuple = ()
-    path: str | None = None
-    ordered: bool = False
-
-
-def setting(
-    doc: str,
-    *,
-    ge: float | None = None,
-    gt: float | None = None,
-    le: float | None = None,
-    lt: float | None = None,
-    choices: tuple = (),
-    path: str | None = None,
-    ordered: bool = False,
-    default: Any = MISSING,
-) -> Any:
-    """Declares one key of a section (a dataclass field).
-
-    Args:
-        doc: what the key means, with units.
-        ge, gt, le, lt: bounds of a number (of every item of a list of numbers).
-        choices: allowed values (of every item of a list).
-        path: ``"file"``, ``"dir"`` or ``"any"``: a non-null value must name an existing file,
-            folder or either (user-supplied inputs only; outputs of earlier steps are checked
-            where they are read).
-        ordered: the list's items must not decrease (ranges ``[min, max]``, milestones).
-        default: only for fields of list entries.
-    """
-    if path not in (None, "file", "dir", "any"):
-        raise ValueError(f"setting: path must be file, dir or any, got {path!r}")
-    meta = {_META: _Declaration(doc, ge, gt, le, lt, tuple(choices), path, ordered)}
-    return dataclasses.field(default=default, metadata=meta)
-
-
-@dataclass(frozen=True)
 class Key:
     """The derived description of one key (a leaf of the schema).
 
@@ -137,6 +95,36 @@ class Key:
     has_default: bool = False
 
 
+def setting(
+    doc: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: tuple = (),
+    path: str | None = None,
+    ordered: bool = False,
+    default: Any = MISSING,
+) -> Any:
+    """Declares one key of a section (a dataclass field).
+
+    Args:
+        doc: what the key means, with units.
+        ge, gt, le, lt: bounds of a number (of every item of a list of numbers).
+        choices: allowed values (of every item of a list).
+        path: ``"file"``, ``"dir"`` or ``"any"``: a non-null value must name an existing file,
+            folder or either (user-supplied inputs only; outputs of earlier steps are checked
+            where they are read).
+        ordered: the list's items must not decrease (ranges ``[min, max]``, milestones).
+        default: only for fields of list entries.
+    """
+    if path not in (None, "file", "dir", "any"):
+        raise ValueError(f"setting: path must be file, dir or any, got {path!r}")
+    declared = Key("", doc, ge=ge, gt=gt, le=le, lt=lt, choices=tuple(choices), path=path, ordered=ordered)
+    return dataclasses.field(default=default, metadata={_META: declared})
+
+
 _SCALARS = {int: "int", float: "float", str: "str", bool: "bool"}
 
 
@@ -144,18 +132,18 @@ def _is_section(tp) -> bool:
     return isinstance(tp, type) and issubclass(tp, Section) and dataclasses.is_dataclass(tp)
 
 
-def _key_of_type(tp, decl: _Declaration, owner: str) -> Key:
-    bounds = dict(ge=decl.ge, gt=decl.gt, le=decl.le, lt=decl.lt, choices=decl.choices, path=decl.path)
+def _key_of_type(tp, declared: Key, owner: str) -> Key:
+    """The declared Key (meaning, bounds, ...) completed with what the annotation ``tp`` says."""
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         nullable = len(args) < len(typing.get_args(tp))
         if len(args) == 1:
-            return dataclasses.replace(_key_of_type(args[0], decl, owner), nullable=nullable)
-        options = tuple(_key_of_type(a, decl, owner) for a in args)
-        return Key("union", decl.doc, nullable=nullable, options=options, **bounds)
+            return dataclasses.replace(_key_of_type(args[0], declared, owner), nullable=nullable)
+        options = tuple(_key_of_type(a, declared, owner) for a in args)
+        return dataclasses.replace(declared, kind="union", nullable=nullable, options=options)
     if tp in _SCALARS:
-        return Key(_SCALARS[tp], decl.doc, **bounds)
+        return dataclasses.replace(declared, kind=_SCALARS[tp], ordered=False)
     if origin is tuple:
         args = typing.get_args(tp)
         variadic = len(args) == 2 and args[1] is Ellipsis
@@ -163,9 +151,9 @@ def _key_of_type(tp, decl: _Declaration, owner: str) -> Key:
             raise TypeError(f"{owner}: tuple settings need one item type, got {tp}")
         item_type = args[0]
         if _is_section(item_type):
-            return Key("entries", decl.doc, entry=item_type)
-        item = _key_of_type(item_type, decl, owner)
-        return Key("list", decl.doc, item=item, length=None if variadic else len(args), ordered=decl.ordered)
+            return Key("entries", declared.doc, entry=item_type)
+        return Key("list", declared.doc, item=_key_of_type(item_type, declared, owner),
+                   length=None if variadic else len(args), ordered=declared.ordered)
     raise TypeError(f"{owner}: unsupported setting type {tp}")
 
 
@@ -179,10 +167,10 @@ def _fields(cls: type) -> tuple[tuple[str, Any, Key | None], ...]:
         if _is_section(tp):
             out.append((f.name, tp, None))
             continue
-        decl = f.metadata.get(_META)
-        if decl is None:
+        declared = f.metadata.get(_META)
+        if declared is None:
             raise TypeError(f"{cls.__name__}.{f.name}: declare it with pegasus.config.declare.setting(...)")
-        key = _key_of_type(tp, decl, f"{cls.__name__}.{f.name}")
+        key = _key_of_type(tp, declared, f"{cls.__name__}.{f.name}")
         has_default = f.default is not MISSING or f.default_factory is not MISSING
         out.append((f.name, tp, dataclasses.replace(key, has_default=has_default)))
     return tuple(out)
