@@ -39,7 +39,6 @@ from pegasus.headmodel.lbs import POSE_SLOTS
 from pegasus.preprocess.tracking import LandmarkModel, TrackingSettings, project_landmarks, track_videos
 from pegasus.synthdb.motion import sample_motion
 from pegasus.synthdb.scene import video_cameras
-from pegasus.synthdb.settings import SynthDbSettings
 
 CONF = Path(__file__).resolve().parents[1] / "confs" / "base.conf"
 SIZE = 512

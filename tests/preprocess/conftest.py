@@ -66,7 +66,6 @@ def chain_config(chain_standin):
 @pytest.fixture(scope="session")
 def chain_settings(chain_config, tmp_path_factory):
     """The shipped defaults (confs/preprocess.conf) as PreprocessSettings."""
-    from pegasus.preprocess.settings import PreprocessSettings
 
     return chain_config(tmp_path_factory.mktemp("unused")).preprocess
 
@@ -79,7 +78,6 @@ def synthetic_faces(chain_standin) -> SyntheticFaces:
     from pegasus.synthdb.motion import sample_motion
     from pegasus.synthdb.people import sample_population
     from pegasus.synthdb.scene import SceneRenderer, video_cameras
-    from pegasus.synthdb.settings import SynthDbSettings
 
     cfg = load_config(CONFS / "embedded.conf", [f"standin.output={chain_standin}", f"synth_db.image_size={SIZE}",
                                                 "synth_db.supersample=1", "synth_db.texture_size=512",

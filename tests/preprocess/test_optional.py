@@ -94,7 +94,6 @@ def test_sam_needs_a_checkpoint_and_the_package(weights_file):
 
 
 def test_the_chain_refuses_a_backend_without_its_file(chain_config, tmp_path):
-    from pegasus.preprocess.settings import PreprocessSettings
 
     cfg = chain_config(tmp_path, "preprocess.parsing.backend=bisenet")
     with pytest.raises(DataError, match="preprocess.parsing.bisenet_weights is null"):

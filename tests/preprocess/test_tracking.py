@@ -23,7 +23,6 @@ from pegasus.preprocess.tracking import (MIN_POINTS, InitialParams, LandmarkMode
                                          track_videos)
 from pegasus.synthdb.motion import sample_motion
 from pegasus.synthdb.scene import video_cameras
-from pegasus.synthdb.settings import SynthDbSettings
 
 CONFS = Path(__file__).resolve().parents[2] / "confs"
 SIZE = 256  # synth_db.image_size of base.conf

@@ -42,7 +42,6 @@ def tiny_db(tmp_path_factory, tiny_config_factory):
 
 @pytest.fixture(scope="session")
 def tiny_settings(tiny_db):
-    from pegasus.synthdb.settings import SynthDbSettings
 
     return tiny_db[0].synth_db
 

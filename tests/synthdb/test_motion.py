@@ -8,7 +8,6 @@ from scipy.spatial.transform import Rotation
 from pegasus.headmodel.lbs import POSE_SLOTS
 from pegasus.headmodel.standin import EXPRESSION_COMPONENTS
 from pegasus.synthdb.motion import sample_motion, smooth_signal
-from pegasus.synthdb.settings import SynthDbSettings
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from pegasus.config import ConfigError
 from pegasus.data.parts import LATENT_CATEGORIES, category
 from pegasus.headmodel.standin import IDENTITY_COMPONENTS
 from pegasus.synthdb.people import CATALOGUE, Variant, identity_components, sample_population
-from pegasus.synthdb.settings import SynthDbSettings
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from pegasus.synthdb.accessories import GLASSES_STYLES, HAIR_STYLES, HAT_STYLES,
 from pegasus.synthdb.people import Variant, sample_population
 from pegasus.data.parts import LABEL_COLOURS
 from pegasus.synthdb.scene import SceneRenderer, orbit_camera
-from pegasus.synthdb.settings import SynthDbSettings
 
 
 @pytest.fixture(scope="module")
