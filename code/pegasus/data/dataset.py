@@ -18,11 +18,12 @@ import torch
 from torch.utils.data import Dataset
 
 from .batch import NO_ROW, FrameBatch
-from .images import DataError, composite_on_white, read_label_map, read_mask, read_rgb, resize_label_map, \
-    resize_mask, resize_rgb
-from .imavatar import IRIS_COUNT, KEYPOINT_COUNT
-from .videos import VideoTable, fit_length
 from ..geometry.camera import cameras_from_imavatar
+from .images import (DataError, composite_on_white, read_label_map, read_mask, read_rgb, resize_label_map,
+                     resize_mask, resize_rgb)
+from .imavatar import IRIS_COUNT, KEYPOINT_COUNT
+from .settings import VideoEntry
+from .videos import VideoTable, fit_length
 
 __all__ = ["VideoIndices", "VideoDataset", "parse_resolution", "subject_indices"]
 
@@ -112,8 +113,6 @@ class VideoDataset(Dataset):
                    **kwargs) -> "VideoDataset":
         """Some videos of one subject, read on their own (no run: subject 0, no latent code, no
         refinement rows); ``kwargs`` as for the constructor."""
-        from .settings import VideoEntry
-
         table = VideoTable([VideoEntry(subject=subject, video=v) for v in videos], root,
                            require_semantic=load_semantic)
         return cls(table, subject_indices(table), load_semantic=load_semantic, **kwargs)

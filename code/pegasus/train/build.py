@@ -15,6 +15,7 @@ import torch
 from ..avatar.index import RunIndex
 from ..avatar.model import PointAvatar
 from ..config import Config
+from ..data import parts
 from ..data.batch import FrameBatch
 from ..data.dataset import VideoDataset
 from ..data.images import DataError
@@ -114,8 +115,6 @@ def trained_avatar(cfg: Config, checkpoint: dict[str, Any], device: torch.device
 def avatar_render_fn(model: PointAvatar, device: torch.device) -> Callable[[FrameBatch], dict]:
     """``render_fn(batch)`` for :mod:`pegasus.eval.render_sets`: display channels in [0, 1]
     (``labels`` and ``part_<category>`` too when the model has a semantic head)."""
-    from ..data import parts
-
     @torch.no_grad()
     def render(batch: FrameBatch) -> dict[str, torch.Tensor]:
         model.eval()
