@@ -240,3 +240,13 @@ def test_lpips_unavailable_and_bad_files(tmp_path, caplog):
     junk.write_bytes(b"not a torch file")
     with pytest.raises(M.LPIPSWeightsError, match="junk.pth"):
         M.load_lpips(junk)
+
+
+def test_hole_fraction_by_hand():
+    gt = torch.zeros(2, 4, 4)
+    gt[:, 1:3, 1:3] = 1.0  # a 4-pixel silhouette
+    pred = gt.clone()
+    pred[0, 1, 1] = 0.2  # one hole
+    pred[1] = 1.0  # no hole (coverage beyond the silhouette is not a hole)
+    torch.testing.assert_close(M.hole_fraction(pred, gt), torch.tensor([0.25, 0.0], dtype=torch.float64))
+    assert float(M.hole_fraction(torch.zeros(3, 3), torch.zeros(3, 3))) == 0.0  # empty silhouette

@@ -99,6 +99,7 @@ def test_render_dataset_writes_frames_videos_grid_and_metrics(dataset, tmp_path)
     grid = read_rgb(out / "grid.png")  # 3 rows × (GT + 5 channels), 32 px tiles, 4 px padding
     assert grid.shape == (3 * 36 + 4, 6 * 36 + 4, 3)
     assert all(r["psnr"] == pytest.approx(160.0) and r["mae"] == 0 and r["lpips"] is None for r in rows)
+    assert all(r["holes"] == 0 for r in rows)  # the render's mask is the ground truth's
     assert not list(out.rglob(".*"))  # no temporary files left
 
 
@@ -137,7 +138,7 @@ def test_no_cloth_and_erode_dilate_options(dataset, tmp_path):
         assert r["psnr"] < 30
     header = (tmp_path / "a" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert header == ["index", "frame", "mae", "psnr", "ssim", "lpips",
-                      "mae_no_cloth", "psnr_no_cloth", "ssim_no_cloth", "lpips_no_cloth"]
+                      "mae_no_cloth", "psnr_no_cloth", "ssim_no_cloth", "lpips_no_cloth", "holes"]
 
     def holes(batch, rgb):
         rgb = torch.full_like(rgb, 1.0)

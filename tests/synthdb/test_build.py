@@ -184,6 +184,33 @@ def test_ground_truth_loads_with_the_dataset(tiny_db):
     assert dataset[1].frame_index.item() == 1
 
 
+def test_novel_views_and_expressions_of_the_target_and_the_new_person(tiny_db, tiny_settings, head_model):
+    from pegasus.data.imavatar import VIEWS_FILE
+    from pegasus.synthdb.novel import NOVEL_DIR
+
+    root = tiny_db[1].root
+    manifest = json.loads((root / GROUND_TRUTH_DIR / "manifest.json").read_text())
+    assert {(e["person"], e["set"]) for e in manifest["novel"]} == {
+        (p, s) for p in ("target", "new_person") for s in ("views", "expressions")}
+    views_dir = video_dir(root / NOVEL_DIR, "target", "views")
+    described = json.loads((views_dir / VIEWS_FILE).read_text())["frames"]
+    angles = tiny_settings.novel_angles_deg
+    assert len(described) == 1 + 4 * len(angles)
+    assert [(d["yaw_deg"], d["pitch_deg"]) for d in described[:3]] == [(0, 0), (-angles[0], 0), (angles[0], 0)]
+    views = read_video(views_dir)
+    # a yaw turn moves the nose tip (landmark 30) sideways, monotonically with the angle
+    yaws = [(d["yaw_deg"], k) for k, d in enumerate(described) if d["pitch_deg"] == 0]
+    nose = [views.frames[k].keypoints[30, 0] for _, k in sorted(yaws)]
+    assert all(np.diff(nose) != 0) and (np.all(np.diff(nose) > 0) or np.all(np.diff(nose) < 0))
+    train = read_video(video_dir(root, "target", tiny_settings.train_video), require_images=False)
+    expressions = read_video(video_dir(root / NOVEL_DIR, "target", "expressions"), require_images=False)
+    trained = np.stack([f.flame.expression for f in train.frames])
+    novel = np.stack([f.flame.expression for f in expressions.frames])
+    assert len(novel) == tiny_settings.novel_expressions
+    assert (np.abs(novel).max(0) > np.abs(trained).max(0) + 1e-6).any()  # outside the training range
+    assert VideoDataset.of_subject(root / NOVEL_DIR, "target", ["views", "expressions"])[0].rgb.shape == (1, 64, 64, 3)
+
+
 def test_contact_sheet_and_previews(tiny_db, tiny_settings):
     report = tiny_db[1]
     sheet = read_rgb(report.contact_sheet)
@@ -210,7 +237,7 @@ def test_same_seed_gives_identical_files_and_complete_work_is_skipped(tiny_db, t
     image = video_dir(report.root, "target", "train") / "image" / "1.png"
     stamp = image.stat().st_mtime_ns
     rerun = build_database(cfg)
-    assert [s.jobs for s in rerun.stages[:2]] == [0, 0] and image.stat().st_mtime_ns == stamp
+    assert [s.jobs for s in rerun.stages[:3]] == [0, 0, 0] and image.stat().st_mtime_ns == stamp
 
     grown = build_database(tiny_config_factory(tmp_path / "again", "synth_db.n_db=3"))
     videos, ground_truth = grown.stages[:2]

@@ -1,3 +1,4 @@
+import json
 import logging
 import os
 import signal
@@ -98,6 +99,14 @@ def test_training_lowers_the_loss_and_test_writes_metrics(tiny_train_config):
     assert metrics.is_file()
     assert (run / "test" / "latest" / "yaw" / "rgb.mp4").is_file()
     assert (run / "export" / "canonical.ply").is_file()
+    # the novel views and expressions of the database, scored per view with their holes
+    assert main(["test", "--conf", conf, "test.sets=[novel]"]) == 0
+    views = json.loads((run / "test" / "latest" / "novel" / "target" / "views" / "views.json").read_text())["views"]
+    angles = cfg.synth_db.novel_angles_deg
+    assert len(views) == 1 + 4 * len(angles) and all(v["frames"] == 1 for v in views)
+    assert {(v["yaw_deg"], v["pitch_deg"]) for v in views} >= {(0.0, 0.0), (angles[-1], 0.0), (0.0, -angles[-1])}
+    assert all(0 <= v["holes"] <= 1 and v["psnr"] > 0 for v in views)
+    assert (run / "test" / "latest" / "novel" / "target" / "expressions" / "metrics.json").is_file()
 
 
 def test_last_epoch_leaves_the_point_cloud_as_trained(tiny_train_config):

@@ -12,6 +12,8 @@ Layout (see docs/data.md)::
             mask_object/<k>.png          optional soft mask of the part a synthetic video swapped
             keypoint.json                optional {"<k>.png": [[x, y] × 68]} pixels
             iris.json                    optional {"<k>.png": [[x, y] × 2]} pixels
+            views.json                   optional {"frames": [{"frame": "<k>", ...}]}: what each frame
+                                         of a generated view set shows (e.g. yaw and pitch offsets)
 
 A frame is identified by its *stem* (``"12"``): the last part of ``file_path`` in
 ``flame_params.json`` (``"./image/12"``), matched against file names without suffix.
@@ -51,6 +53,7 @@ __all__ = [
     "KEYPOINTS_FILE",
     "IRIS_FILE",
     "BLACKLIST_FILE",
+    "VIEWS_FILE",
     "IMAGE_DIR",
     "MASK_DIR",
     "SEMANTIC_DIR",
@@ -72,6 +75,7 @@ __all__ = [
     "read_flame_params",
     "write_flame_params",
     "read_landmarks",
+    "read_views",
     "read_blacklist",
     "write_blacklist",
     "read_video",
@@ -85,6 +89,7 @@ FLAME_PARAMS_FILE = "flame_params.json"
 KEYPOINTS_FILE = "keypoint.json"
 IRIS_FILE = "iris.json"
 BLACKLIST_FILE = "blacklist.json"
+VIEWS_FILE = "views.json"
 IMAGE_DIR = "image"
 MASK_DIR = "mask"
 SEMANTIC_DIR = "semantic"
@@ -362,6 +367,20 @@ def _landmark_points(value, path: Path, name: str) -> np.ndarray:
     if not np.isfinite(points).all():
         raise DataError(f"{path}: entry {name!r} contains non-finite values (NaN or Infinity)")
     return points
+
+
+def read_views(video_path: str | os.PathLike) -> dict[str, dict]:
+    """``{frame stem: what the frame shows}`` from a video's ``views.json`` (generated view sets).
+
+    Raises:
+        DataError: the file is missing or not ``{"frames": [{"frame": ..., ...}, ...]}``.
+    """
+    path = Path(video_path) / VIEWS_FILE
+    data = _read_json(path)
+    try:
+        return {frame_stem(str(entry["frame"])): dict(entry) for entry in data["frames"]}
+    except (KeyError, TypeError):
+        raise DataError(f'{path}: expected {{"frames": [{{"frame": "<k>", ...}}, ...]}}') from None
 
 
 def read_blacklist(subject_path: str | os.PathLike) -> dict[str, frozenset[str]]:

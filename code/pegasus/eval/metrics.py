@@ -62,6 +62,7 @@ __all__ = [
     "load_lpips",
     "combine_lpips_weights",
     "frame_metrics",
+    "hole_fraction",
     "mean_metrics",
 ]
 
@@ -459,6 +460,27 @@ def frame_metrics(
         "ssim": ssim(pred, gt),
         "lpips": None if lpips is None else lpips(pred, gt).detach(),
     }
+
+
+def hole_fraction(pred_mask, gt_mask, threshold: float = 0.5) -> torch.Tensor:
+    """Share of the ground-truth silhouette that the render leaves uncovered (holes, torn sheets,
+    missing parts): pixels with ``gt_mask ≥ threshold`` and render coverage ``< threshold``.
+
+    Args:
+        pred_mask, gt_mask: (B, H, W) or (H, W) coverage / soft masks in [0, 1].
+
+    Returns:
+        (B,) or 0-d float64 in [0, 1]; 0 for an empty silhouette.
+    """
+    pred, gt = torch.as_tensor(pred_mask), torch.as_tensor(gt_mask)
+    if pred.shape != gt.shape:
+        raise ValueError(f"hole_fraction: masks of shapes {tuple(pred.shape)} and {tuple(gt.shape)}")
+    single = pred.ndim == 2
+    pred, gt = (pred[None], gt[None]) if single else (pred, gt)
+    silhouette = gt.double() >= threshold
+    holes = (silhouette & (pred.double() < threshold)).flatten(1).sum(1).double()
+    values = holes / silhouette.flatten(1).sum(1).clamp_min(1).double()
+    return values[0] if single else values
 
 
 def mean_metrics(rows: Sequence[Mapping[str, object]], keys: Sequence[str]) -> dict[str, float | None]:

@@ -45,19 +45,22 @@ from ..headmodel.lbs import POSE_DIM, POSE_SLOTS
 from ..utils import atomic_path
 from ..utils.media import Mp4Writer, image_grid, put_label, write_png
 from ..utils.progress import progress as progress_bar
-from .metrics import METRIC_NAMES, LPIPS, frame_metrics, load_lpips, mean_metrics
+from .metrics import METRIC_NAMES, LPIPS, frame_metrics, hole_fraction, load_lpips, mean_metrics
 from .settings import TestSettings
 
 __all__ = [
     "RenderFn",
     "CHANNELS",
     "Scoring",
+    "HOLES",
     "Animation",
     "render_batches",
     "render_dataset",
     "driving_batches",
     "yaw_turn_batches",
     "write_metrics",
+    "NovelSet",
+    "write_view_summary",
     "run_test_sets",
 ]
 
@@ -68,6 +71,9 @@ RenderFn = Callable[[FrameBatch], Mapping[str, torch.Tensor]]
 
 CHANNELS: tuple[str, ...] = ("rgb", "normal", "albedo", "shading", "mask")
 """Channels a render_fn usually returns, in the column order of the grid."""
+
+HOLES = "holes"
+"""Column of :func:`pegasus.eval.metrics.hole_fraction` (when render_fn returns ``mask``)."""
 
 _RANGE_TOLERANCE = 1e-3
 _LABEL_MIN_WIDTH = 96  # tiles narrower than this get no text label
@@ -92,12 +98,12 @@ class Scoring:
     no_cloth: bool = False
     lpips: LPIPS | None = None
 
-    def columns(self) -> tuple[str, ...]:
-        """Metric columns of a row, in order."""
+    def columns(self, holes: bool = False) -> tuple[str, ...]:
+        """Metric columns of a row, in order (``holes`` last when the render has a mask)."""
         cols = METRIC_NAMES
         if self.no_cloth:
             cols = cols + tuple(f"{m}_no_cloth" for m in METRIC_NAMES)
-        return cols
+        return cols + (HOLES,) if holes else cols
 
     def describe(self) -> dict:
         return {
@@ -377,11 +383,15 @@ def render_batches(
                     scores.append(frame_metrics(pred, truth, semantic=batch.semantic.cpu(),
                                                 erode_dilate_pred=scoring.erode_dilate, no_cloth=True,
                                                 lpips=scoring.lpips))
+                holes = (hole_fraction(out["mask"].detach().float().cpu(), batch.mask.cpu())
+                         if "mask" in out and batch.mask is not None else None)
                 for k in range(b):
                     row = {"index": frame + k, "frame": ids[k]}
                     for suffix, score in zip(("", "_no_cloth"), scores):
                         for m in METRIC_NAMES:
                             row[m + suffix] = None if score[m] is None else float(score[m][k])
+                    if holes is not None:
+                        row[HOLES] = float(holes[k])
                     rows.append(row)
                     truth_k = truth[k].numpy()
                     comparison.write(image_grid([_labelled(truth_k, "ground truth"),
@@ -398,9 +408,10 @@ def render_batches(
     if grid_tiles:
         write_png(out_dir / "grid.png", image_grid(grid_tiles, n_cols=len(channels) + int(gt)))
     if gt:
-        write_metrics(out_dir, rows, {"scoring": scoring.describe(), "columns": list(scoring.columns()),
+        columns = scoring.columns(holes=bool(rows) and HOLES in rows[0])
+        write_metrics(out_dir, rows, {"scoring": scoring.describe(), "columns": list(columns),
                                       **dict(settings or {})})
-        means = mean_metrics(rows, scoring.columns())
+        means = mean_metrics(rows, columns)
         log.info("%s: %d frames, %s", description, len(rows),
                  ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} n/a" for k, v in means.items()))
     return rows
@@ -448,6 +459,22 @@ def _json_value(value):
     return value
 
 
+def _write_json_and_csv(json_path: Path, report: Mapping, csv_path: Path, columns: Sequence[str],
+                        rows: Sequence[Mapping]) -> None:
+    """Writes a JSON report and a CSV table (empty cells for null; floats by ``repr``, exactly
+    the JSON's values), each atomically."""
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else repr(row[c]) if isinstance(row[c], float) else row[c]
+                         for c in columns])
+    with atomic_path(csv_path) as tmp:
+        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+
+
 def write_metrics(out_dir: str | os.PathLike, rows: Sequence[Mapping], settings: Mapping) -> tuple[Path, Path]:
     """Writes ``metrics.json`` and ``metrics.csv`` atomically.
 
@@ -470,22 +497,49 @@ def write_metrics(out_dir: str | os.PathLike, rows: Sequence[Mapping], settings:
         "settings": dict(settings),
     }
     json_path, csv_path = out_dir / "metrics.json", out_dir / "metrics.csv"
-    text = json.dumps(report, indent=2, allow_nan=False)
-    with atomic_path(json_path) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in clean:
-        writer.writerow(["" if row.get(c) is None else repr(row[c]) if isinstance(row[c], float) else row[c]
-                         for c in columns])
-    with atomic_path(csv_path) as tmp:
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    _write_json_and_csv(json_path, report, csv_path, columns, clean)
     return json_path, csv_path
 
 
 # ---------------------------------------------------------------------------------------
 # All sets of the ``test`` config section
+
+
+@dataclass(frozen=True, eq=False)
+class NovelSet:
+    """A set of generated views with ground truth (e.g. the synthetic database's novel views).
+
+    Attributes:
+        name: ``<subject>/<set>``, the output folder under ``novel/``.
+        dataset: its frames, indexed by the run.
+        views: per frame, in dataset order, what it shows (``views.json``: ``yaw_deg``,
+            ``pitch_deg``, …).
+    """
+
+    name: str
+    dataset: Dataset
+    views: tuple[Mapping, ...]
+
+
+_VIEW_KEYS = ("set", "yaw_deg", "pitch_deg")
+
+
+def write_view_summary(out_dir: str | os.PathLike, rows: Sequence[Mapping], views: Sequence[Mapping]) -> list[dict]:
+    """Means of the metric rows of a novel set per view (``set``, ``yaw_deg``, ``pitch_deg``),
+    written to ``views.csv`` and ``views.json``; returns the summary rows."""
+    if len(rows) != len(views):
+        raise ValueError(f"write_view_summary: {len(rows)} metric rows for {len(views)} views")
+    groups: dict[tuple, list[Mapping]] = {}
+    for row, view in zip(rows, views):
+        groups.setdefault(tuple(view.get(k) for k in _VIEW_KEYS), []).append(row)
+    metrics = [c for c in rows[0] if c not in ("index", "frame")] if rows else []
+    summary = [{**dict(zip(_VIEW_KEYS, key)), "frames": len(group), **mean_metrics(group, metrics)}
+               for key, group in groups.items()]
+    summary = [{k: _json_value(v) for k, v in r.items()} for r in summary]
+    out_dir = Path(out_dir)
+    _write_json_and_csv(out_dir / "views.json", {"views": summary}, out_dir / "views.csv",
+                        [*_VIEW_KEYS, "frames", *metrics], summary)
+    return summary
 
 
 def run_test_sets(
@@ -495,6 +549,7 @@ def run_test_sets(
     *,
     test_dataset: Dataset,
     target_dataset: Dataset | None = None,
+    novel_sets: Sequence[NovelSet] = (),
     progress: bool = True,
 ) -> dict[str, list[dict]]:
     """Renders the sets of ``settings.sets`` into ``out_dir/<set>/``.
@@ -508,9 +563,12 @@ def run_test_sets(
             ``test.no_cloth`` is on.
         target_dataset: gives the camera and identity of the driving and yaw sets (frame
             ``test.camera_frame``); default ``test_dataset``.
+        novel_sets: the sets of the ``novel`` set (each rendered and scored into
+            ``out_dir/novel/<name>/`` with a per-view summary, :func:`write_view_summary`).
 
     Returns:
-        {set name: per-frame metric rows} (rows only for ``test``; ``[]`` for the others).
+        {set name: per-frame metric rows} (rows for ``test`` and ``novel/<name>``; ``[]`` for
+        driving and yaw).
     """
     out_dir = Path(out_dir)
     target_dataset = target_dataset if target_dataset is not None else test_dataset
@@ -539,4 +597,13 @@ def run_test_sets(
                                      camera_frame=settings.camera_frame, batch_size=settings.batch_size)
         results["yaw"] = render_batches(render_fn, animation, out_dir / "yaw", settings.channels,
                                         n_frames=len(animation), description="yaw", **common)
+    if "novel" in settings.sets:
+        if not novel_sets:
+            log.info("novel set skipped: no novel view sets (test.novel_root = %s)", settings.novel_root)
+        for novel in novel_sets:
+            folder = out_dir / "novel" / novel.name
+            rows = render_dataset(render_fn, novel.dataset, folder, settings.channels, settings.batch_size, gt=True,
+                                  scoring=scoring, settings=recorded, **common)
+            results[f"novel/{novel.name}"] = rows
+            write_view_summary(folder, rows, novel.views)
     return results

@@ -7,8 +7,9 @@ from ..config.declare import Section, setting
 
 __all__ = ["PictureSettings", "TestSettings", "SET_NAMES"]
 
-SET_NAMES: tuple[str, ...] = ("test", "driving", "yaw")
-"""Render sets of ``test.sets``: test frames with ground truth, driving video, yaw turn."""
+SET_NAMES: tuple[str, ...] = ("test", "driving", "yaw", "novel")
+"""Render sets of ``test.sets``: test frames with ground truth, driving video, yaw turn, novel
+views and expressions with ground truth."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class TestSettings(Section):
 
     sets: tuple[str, ...] = setting(
         "render sets, any of: test (test frames scored against ground truth), driving (the driving video's "
-        "motion on the target), yaw (a head turn)", choices=SET_NAMES)
+        "motion on the target), yaw (a head turn), novel (the novel views and expressions of test.novel_root, "
+        "scored per view)", choices=SET_NAMES)
     channels: tuple[str, ...] = setting(
         "render channels written as PNGs and mp4s (must include rgb): rgb, normal, albedo, shading, mask, and "
         "with model.semantic labels (colour-coded label map) and part_<category> (a part's mask)")
@@ -52,6 +54,9 @@ class TestSettings(Section):
                                 "driving and yaw sets use", ge=0)
     driving_flame_params: str | None = setting(
         "driving video: its flame_params.json or folder; null = no driving set")
+    novel_root: str | None = setting(
+        "folder of novel view sets <root>/<subject>/<subject>/<set>/ with views.json (the synthetic database's "
+        "novel/), rendered for the run's subjects that have them; null = no novel set")
     fps: float = setting("frame rate of the mp4s, frames per second", gt=0)
     grid_rows: int = setting("frames (rows) of each set's grid.png, evenly spaced", ge=1)
 

@@ -8,7 +8,10 @@ Layout under ``synth_db.root`` (see docs/synth_db.md)::
     ground_truth/<person>/<person>/<category>_<db>/   "person wearing db's part": image,
                                           mask, semantic, mask_object (the part), flame_params
     ground_truth/<person>/<person>/synth_db.json       record of the entries
-    ground_truth/manifest.json            the entries: person, video, category, db person, frames, paths
+    ground_truth/manifest.json            the entries: person, video, category, db person, frames, paths;
+                                          and the novel sets
+    novel/<person>/<person>/{views,expressions}/   the target and the new person at novel head
+                                          rotations and expressions (views.json: each frame's offsets)
     people.json                           the population: roles, identities, parts, videos
     contact_sheet.png, previews/<person>_<video>.mp4, synth_db.conf (the resolved config)
 
@@ -35,14 +38,15 @@ import torch
 
 from ..config import Config, ConfigError, save_config
 from ..data.images import to_uint8
-from ..data.imavatar import (FLAME_PARAMS_FILE, FlameFrame, FlameParams, keypoint_fields, numbered_frame_names,
-                             read_video, subject_dir, video_dir, write_video)
+from ..data.imavatar import (FLAME_PARAMS_FILE, VIEWS_FILE, FlameFrame, FlameParams, keypoint_fields,
+                             numbered_frame_names, read_video, subject_dir, video_dir, write_video)
 from ..utils.media import write_mp4, write_png
 from ..geometry.camera import cameras_from_imavatar
 from ..headmodel import head_model_from_config, resolve_head_model_path
 from ..utils import write_json
 from ..utils.progress import progress
 from .motion import sample_motion
+from .novel import NOVEL_DIR, NOVEL_SETS, novel_motion
 from .people import Person, sample_population
 from ..data.parts import colour_labels
 from .previews import contact_sheet, person_card, preview_frame
@@ -86,6 +90,12 @@ class _GroundTruthJob:
     person: Person
     donor: Person
     categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _NovelJob:
+    person: Person
+    which: str
 
 
 @dataclass(frozen=True)
@@ -207,6 +217,30 @@ def _run_ground_truth(job: _GroundTruthJob) -> _JobResult:
     return result
 
 
+def _run_novel(job: _NovelJob) -> _JobResult:
+    state, result = _STATE, _JobResult()
+    settings, renderer = state.settings, state.renderer
+    begin = time.perf_counter()
+    train = sample_motion(settings, job.person.name, settings.train_video, settings.train_frames, renderer.expr_names,
+                          renderer.model.n_expr)
+    motion, described = novel_motion(settings, job.person.name, train, job.which, renderer.expr_names)
+    intrinsics, world_mats = video_cameras(settings, motion)
+    scene = renderer.scene(job.person)
+    result.add("scene", time.perf_counter() - begin)
+    frames = _render_batches(scene, motion, intrinsics, world_mats, range(len(motion)), (), result)
+    begin = time.perf_counter()
+    params = _flame_params(scene.shape.double().numpy(), motion, intrinsics, world_mats, frames["landmarks"],
+                           settings.image_size)
+    folder = video_dir(Path(settings.root) / NOVEL_DIR, job.person.name, job.which)
+    write_video(folder, params, frames["images"], frames["masks"], semantics=frames["labels"],
+                keypoints=[lm[:68] for lm in frames["landmarks"]], iris=[lm[68:70] for lm in frames["landmarks"]],
+                overwrite=True)
+    names = [f.name for f in params.frames]
+    _write_json(folder / VIEWS_FILE, {"frames": [{"frame": n, **d} for n, d in zip(names, described)]})
+    result.add("write", time.perf_counter() - begin)
+    return result
+
+
 def _run_card(job: _CardJob) -> _JobResult:
     state, result = _STATE, _JobResult()
     settings, renderer = state.settings, state.renderer
@@ -222,7 +256,8 @@ def _run_card(job: _CardJob) -> _JobResult:
 
 
 def _run_job(job) -> _JobResult:
-    runner = {_VideoJob: _run_video, _GroundTruthJob: _run_ground_truth, _CardJob: _run_card}[type(job)]
+    runner = {_VideoJob: _run_video, _GroundTruthJob: _run_ground_truth, _NovelJob: _run_novel,
+              _CardJob: _run_card}[type(job)]
     begin = time.process_time()
     result = runner(job)
     result.cpu_seconds = time.process_time() - begin
@@ -359,6 +394,9 @@ class _Plan:
     entry_hashes: dict[tuple[str, str], str]
     entry_records: dict[str, dict[str, str]]
     gt_jobs: list[_GroundTruthJob]
+    novel_hashes: dict[tuple[str, str], str]
+    novel_records: dict[str, dict[str, str]]
+    novel_jobs: list[_NovelJob]
 
 
 def _plan(cfg: Config, settings: SynthDbSettings, people: Sequence[Person], model_path: Path) -> _Plan:
@@ -393,7 +431,20 @@ def _plan(cfg: Config, settings: SynthDbSettings, people: Sequence[Person], mode
             if categories:
                 gt_jobs.append(_GroundTruthJob(person, donor, categories))
     gt_jobs.sort(key=lambda job: -len(job.categories))
-    return _Plan(video_hashes, video_records, video_jobs, entries, entry_hashes, entry_records, gt_jobs)
+
+    sets = [which for which, wanted in zip(NOVEL_SETS, (settings.novel_angles_deg, settings.novel_expressions))
+            if wanted]
+    novel_base = {**settings.novel_fingerprint(), **source}
+    novel_hashes = {(p.name, which): _digest([novel_base, video_hashes[p.name, settings.train_video], p.to_json(),
+                                              which]) for p in gt_people for which in sets}
+    novel_root = root / NOVEL_DIR
+    novel_records = {p.name: _read_record(subject_dir(novel_root, p.name) / RECORD_FILE) for p in gt_people}
+    by_name = {p.name: p for p in gt_people}
+    novel_jobs = [_NovelJob(by_name[name], which) for (name, which), digest in novel_hashes.items()
+                  if novel_records[name].get(which) != digest
+                  or not (video_dir(novel_root, name, which) / VIEWS_FILE).is_file()]
+    return _Plan(video_hashes, video_records, video_jobs, entries, entry_hashes, entry_records, gt_jobs,
+                 novel_hashes, novel_records, novel_jobs)
 
 
 def build_database(cfg: Config) -> BuildReport:
@@ -425,6 +476,15 @@ def build_database(cfg: Config) -> BuildReport:
         plan.entry_records[name] = record
         _write_json(subject_dir(gt_root, name) / RECORD_FILE, {"person": job.person.to_json(), "hashes": record})
 
+    def novel_done(job: _NovelJob, _) -> None:
+        name = job.person.name
+        record = plan.novel_records[name]
+        record[job.which] = plan.novel_hashes[name, job.which]
+        record = {which: value for which, value in record.items() if (name, which) in plan.novel_hashes}
+        plan.novel_records[name] = record
+        _write_json(subject_dir(root / NOVEL_DIR, name) / RECORD_FILE, {"person": job.person.to_json(),
+                                                                         "hashes": record})
+
     cards: dict[str, np.ndarray] = {}
     runner = _Runner(cfg, settings)
     try:
@@ -432,6 +492,7 @@ def build_database(cfg: Config) -> BuildReport:
             runner.run("videos", plan.video_jobs, video_done, 2 * len(people) - len(plan.video_jobs)),
             runner.run("ground truth", plan.gt_jobs, entries_done,
                        len(plan.entries) - sum(len(job.categories) for job in plan.gt_jobs)),
+            runner.run("novel views", plan.novel_jobs, novel_done, len(plan.novel_hashes) - len(plan.novel_jobs)),
             runner.run("contact sheet", [_CardJob(p) for p in people],
                        lambda job, result: cards.__setitem__(job.person.name, result.card), 0),
         ]
@@ -440,17 +501,19 @@ def build_database(cfg: Config) -> BuildReport:
         raise
     runner.close()
 
-    _remove_unexpected_entries(gt_root, [p for p in people if p.role != "db"], {key[1] for key in plan.entries})
+    gt_people = [p for p in people if p.role != "db"]
+    _remove_unexpected_entries(gt_root, gt_people, {key[1] for key in plan.entries})
+    _remove_unexpected_entries(root / NOVEL_DIR, gt_people, {key[1] for key in plan.novel_hashes})
     sheet = write_png(root / CONTACT_SHEET_FILE, contact_sheet([cards[p.name] for p in people], _SHEET_COLUMNS))
     manifest = gt_root / MANIFEST_FILE
-    _write_json(manifest, _manifest(settings, plan.entries))
+    _write_json(manifest, {**_manifest(settings, plan.entries), "novel": _novel_manifest(plan.novel_hashes)})
     _write_json(root / PEOPLE_FILE, _people_summary(settings, people))
     save_config(cfg, root / "synth_db.conf")
     return BuildReport(root, stages, tuple(people), manifest, sheet)
 
 
 def _remove_unexpected_entries(gt_root: Path, gt_people: Sequence[Person], expected_names: set[str]) -> None:
-    """Deletes ground-truth video folders no longer in the population (e.g. after n_db shrank)."""
+    """Deletes ground-truth (or novel-set) video folders no longer planned (e.g. after n_db shrank)."""
     for person in gt_people:
         folder = subject_dir(gt_root, person.name)
         if not folder.is_dir():
@@ -478,6 +541,12 @@ def _manifest(settings: SynthDbSettings, expected: dict) -> dict:
         })
     return {"root_layout": f"{GROUND_TRUTH_DIR}/<person>/<person>/<category>_<db person>",
             "gt_frame_stride": settings.gt_frame_stride, "entries": entries}
+
+
+def _novel_manifest(novel_hashes: dict[tuple[str, str], str]) -> list[dict]:
+    """The novel sets (paths relative to the database root), sorted by person and set."""
+    return [{"person": person, "set": which, "path": f"{NOVEL_DIR}/{person}/{person}/{which}",
+             "views": f"{NOVEL_DIR}/{person}/{person}/{which}/{VIEWS_FILE}"} for person, which in sorted(novel_hashes)]
 
 
 def _people_summary(settings: SynthDbSettings, people: Sequence[Person]) -> dict:

@@ -21,6 +21,7 @@ SYNTH_DB_VERSION = 2  # 2: one light per person (shared by their videos)
 # the ground-truth settings.
 _RUN_ONLY = frozenset({"root", "workers", "batch_size", "previews", "contact_tile", "n_db"})
 _GROUND_TRUTH_ONLY = frozenset({"gt_categories", "gt_frame_stride"})
+_NOVEL_ONLY = frozenset({"novel_angles_deg", "novel_expressions", "novel_expression_scale"})
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,13 @@ class SynthDbSettings(Section):
     gt_categories: tuple[str, ...] = setting("part categories of the ground truth 'person with DB person k's "
                                              "part'")
     gt_frame_stride: int = setting("every n-th test frame gets ground truth", ge=1)
+    novel_angles_deg: tuple[float, ...] = setting(
+        "novel views of the target and the new person: yaw and pitch offsets ± each angle around their mean "
+        "training pose, degrees (e.g. [15, 30, 45]; [] = none)", gt=0, le=90, ordered=True)
+    novel_expressions: int = setting("frames of expressions outside the training range, at the mean training pose "
+                                     "(0 = none)", ge=0)
+    novel_expression_scale: float = setting("the novel expressions' amplitude, times expression_amplitude (training "
+                                            "videos stay within 1×)", gt=0)
     contact_tile: int = setting("side of each contact-sheet tile, pixels", ge=16)
     previews: bool = setting("write an mp4 per video to <root>/previews/")
 
@@ -112,12 +120,17 @@ class SynthDbSettings(Section):
 
     def video_fingerprint(self) -> dict:
         """The settings that change a person's written videos (hashed into their record)."""
-        data = {k: v for k, v in asdict(self).items() if k not in _RUN_ONLY | _GROUND_TRUTH_ONLY}
-        data["version"] = SYNTH_DB_VERSION
-        return data
+        return self._fingerprint(_RUN_ONLY | _GROUND_TRUTH_ONLY | _NOVEL_ONLY)
 
     def ground_truth_fingerprint(self) -> dict:
         """The settings that change a person's ground-truth tree."""
-        data = {k: v for k, v in asdict(self).items() if k not in _RUN_ONLY}
+        return self._fingerprint(_RUN_ONLY | _NOVEL_ONLY)
+
+    def novel_fingerprint(self) -> dict:
+        """The settings that change a person's novel views and expressions."""
+        return self._fingerprint(_RUN_ONLY | _GROUND_TRUTH_ONLY)
+
+    def _fingerprint(self, left_out: frozenset) -> dict:
+        data = {k: v for k, v in asdict(self).items() if k not in left_out}
         data["version"] = SYNTH_DB_VERSION
         return data

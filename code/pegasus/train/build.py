@@ -8,6 +8,7 @@ those tables, so testing never re-reads the training data.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -19,12 +20,15 @@ from ..data import parts
 from ..data.batch import FrameBatch
 from ..data.dataset import VideoDataset
 from ..data.images import DataError
+from ..data.imavatar import VIEWS_FILE, list_videos, read_views, subject_dir, video_dir
+from ..data.settings import VideoEntry
 from ..data.videos import VideoTable
+from ..eval.render_sets import NovelSet
 from ..headmodel import HeadModel, head_model_from_config
 from ..render.display import normal_to_display
 from .checkpoint import CheckpointError
 
-__all__ = ["video_table", "split_dataset", "subject_statistics", "new_avatar", "trained_avatar",
+__all__ = ["video_table", "split_dataset", "subject_statistics", "new_avatar", "trained_avatar", "novel_sets",
            "avatar_render_fn"]
 
 log = logging.getLogger(__name__)
@@ -110,6 +114,31 @@ def trained_avatar(cfg: Config, checkpoint: dict[str, Any], device: torch.device
     model = _avatar(cfg, head_model, index, state, device)
     model.load_state_dict(state)
     return model.eval()
+
+
+def novel_sets(cfg: Config, model: PointAvatar) -> list[NovelSet]:
+    """The generated view sets of ``test.novel_root`` (folders with a ``views.json``) of the run's
+    subjects, as datasets indexed by the run; none when the root is null or absent."""
+    root = cfg.test.novel_root
+    if root is None or "novel" not in cfg.test.sets:
+        return []
+    if not Path(root).is_dir():
+        log.warning("test.novel_root = %s: no such folder; the novel set is skipped", root)
+        return []
+    sets = []
+    for subject in model.index.subjects:
+        if not subject_dir(root, subject).is_dir():
+            continue
+        for name in list_videos(root, subject):
+            if not (video_dir(root, subject, name) / VIEWS_FILE).is_file():
+                continue
+            table = VideoTable([VideoEntry(subject=subject, video=name, root=str(root))], root,
+                               require_semantic=_loads_semantic(cfg, "test"))
+            views = read_views(video_dir(root, subject, name))
+            described = tuple(views.get(frame.name, {}) for frame in table[0].video.frames)
+            sets.append(NovelSet(f"{subject}/{name}", split_dataset(cfg, table, model.index, model.head_model,
+                                                                     "test"), described))
+    return sets
 
 
 def avatar_render_fn(model: PointAvatar, device: torch.device) -> Callable[[FrameBatch], dict]:
