@@ -253,3 +253,29 @@ def test_export_points(make):
         assert all(v.shape == (200, 3) for v in cloud.values())
         assert (cloud["colors"] >= 0).all() and (cloud["colors"] <= 1).all()
         torch.testing.assert_close(cloud["normals"].norm(dim=-1), torch.ones(200))
+
+
+def test_test_time_refinement_recovers_a_moved_pose(make):
+    from pegasus.train.build import fit_corrections
+
+    hm = make.head_model()
+    batch = make.batch(hm, 2, 24)
+    _, model = build(hm, batch)
+    model.eval()
+    with torch.no_grad():
+        target = model(batch)
+    truth = batch.replace(rgb=target.rgb, mask=target.mask)  # what the model renders at the tracked pose
+    pose = truth.pose.clone()
+    pose[:, 3:6] += torch.tensor([0.0, 0.08, 0.03])  # a tracking error of the head rotation
+    moved = truth.replace(pose=pose)
+
+    def error(corrections=None) -> float:
+        with torch.no_grad():
+            return float((model(moved, corrections=corrections).rgb - truth.rgb).abs().mean())
+
+    before = error()
+    corrections = fit_corrections(model, moved, steps=40, lr=0.01)
+    after = error(corrections)
+    assert after < 0.5 * before, (before, after)
+    assert not corrections[1][:, :3].any()  # the global slot stays zero
+    assert all(p.grad is None for p in model.parameters())  # the model itself was not trained

@@ -210,16 +210,22 @@ def test_driving_batches_carry_driving_motion_and_target_camera(dataset, tmp_pat
     assert not (tmp_path / "drv" / "metrics.json").exists() and not (tmp_path / "drv" / "comparison.mp4").exists()
 
 
-def test_yaw_turn_is_monotonic_in_neck_yaw(dataset):
+def test_yaw_turn_goes_around_the_mean_pose_and_expression(dataset):
+    from scipy.spatial.transform import Rotation
+
+    from pegasus.headmodel.lbs import HEAD_EULER, mean_pose
+
+    expressions, poses = dataset.motion()
     animation = R.yaw_turn_batches(dataset, max_yaw_deg=40.0, n_frames=9, batch_size=4)
-    pose = torch.cat([b.pose for b in animation])
-    yaw = pose[:, POSE_SLOTS["neck"]][:, 1]
-    assert torch.all(yaw[1:] > yaw[:-1])
-    assert float(yaw[0]) == pytest.approx(-np.deg2rad(40.0)) and float(yaw[-1]) == pytest.approx(np.deg2rad(40.0))
-    others = pose.clone()
-    others[:, 4] = 0
-    assert not others.any()  # neutral: only the neck yaw is set
-    assert not torch.cat([b.expression for b in animation]).any()
+    pose = torch.cat([b.pose for b in animation]).double()
+    euler = Rotation.from_rotvec(pose[:, POSE_SLOTS["neck"]].numpy()).as_euler(HEAD_EULER)
+    mean = Rotation.from_rotvec(mean_pose(poses.numpy())[POSE_SLOTS["neck"]]).as_euler(HEAD_EULER)
+    np.testing.assert_allclose(euler[:, 0] - mean[0], np.radians(np.linspace(-40, 40, 9)), atol=1e-6)
+    np.testing.assert_allclose(euler[:, 1:], np.repeat(mean[None, 1:], 9, 0), atol=1e-6)  # pitch, roll kept
+    np.testing.assert_allclose(pose[:, POSE_SLOTS["jaw"]], poses[:, POSE_SLOTS["jaw"]].double().mean(0).expand(9, 3),
+                               atol=1e-6)
+    assert not pose[:, POSE_SLOTS["global"]].any()
+    torch.testing.assert_close(torch.cat([b.expression for b in animation]), expressions.mean(0).expand(9, -1))
     assert animation.frame_names[0] == "0001"
     posed = R.yaw_turn_batches(dataset, n_frames=3, expression_frame=2)
     source = dataset[2]

@@ -107,6 +107,10 @@ def test_training_lowers_the_loss_and_test_writes_metrics(tiny_train_config):
     assert {(v["yaw_deg"], v["pitch_deg"]) for v in views} >= {(0.0, 0.0), (angles[-1], 0.0), (0.0, -angles[-1])}
     assert all(0 <= v["holes"] <= 1 and v["psnr"] > 0 for v in views)
     assert (run / "test" / "latest" / "novel" / "target" / "expressions" / "metrics.json").is_file()
+    # test-time refinement: reported apart, never instead of the plain scores
+    assert main(["test", "--conf", conf, "test.sets=[test]", "test.refine_steps=3"]) == 0
+    refined = json.loads((run / "test" / "latest" / "test_refined" / "metrics.json").read_text())
+    assert refined["count"] == json.loads(metrics.read_text())["count"]
 
 
 def test_last_epoch_leaves_the_point_cloud_as_trained(tiny_train_config):

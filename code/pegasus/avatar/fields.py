@@ -234,7 +234,8 @@ class GeometryField(nn.Module):
                 needed when it feeds normals or the eikonal loss during training.
 
         Works under ``torch.no_grad()`` too (the gradient is then detached, and so is the
-        field's output).
+        field's output). With gradients on, the outputs stay differentiable whatever
+        ``create_graph`` says.
         """
         outer_grad = torch.is_grad_enabled()
         create_graph = (self.training if create_graph is None else create_graph) and outer_grad
@@ -242,8 +243,10 @@ class GeometryField(nn.Module):
             if not (outer_grad and x.requires_grad):  # views made under no_grad are not in a graph
                 x = x.detach().requires_grad_(True)
             out = self(x, latent)
+            # keep the outputs' graph whenever gradients are on: they may feed an outer backward
+            # (e.g. test-time refinement in eval mode) even when the gradient itself needs none
             (gradient,) = torch.autograd.grad(
-                out.sdf, x, torch.ones_like(out.sdf), create_graph=create_graph)
+                out.sdf, x, torch.ones_like(out.sdf), create_graph=create_graph, retain_graph=outer_grad)
         if not create_graph:
             gradient = gradient.detach()
             if not outer_grad:

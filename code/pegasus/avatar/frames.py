@@ -48,16 +48,17 @@ def head_model_states(
     canonical_expression: torch.Tensor,
     canonical_jaw_opening: float,
     shape_cancel: bool,
-    refinement: FrameRefinement | None = None,
+    corrections: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[FlameState, FlameState]:
     """The frames' and their canonical head-model states.
 
     Args:
-        batch: the frames (expression, pose, shape, subject_id, refine_row are read).
+        batch: the frames (expression, pose, shape, subject_id are read).
         canonical_expression: (S, E) per-subject canonical expressions.
         canonical_jaw_opening: radians.
         shape_cancel: canonical state at zero shape (the generic canonical space).
-        refinement: per-frame corrections to apply, or None.
+        corrections: (B, E), (B, 15), (B, 3) added to expression, pose and translation (a
+            :class:`FrameRefinement`'s rows, or test-time refinement), or None.
 
     Returns:
         frame state (B frames) and canonical state (Bs = 1 when every frame shares it, else B).
@@ -65,8 +66,8 @@ def head_model_states(
     like = canonical_expression
     expression, pose, shape = (t.to(like) for t in (batch.expression, batch.pose, batch.shape))
     translation = None
-    if refinement is not None:
-        d_expr, d_pose, translation = refinement(batch.refine_row.to(like.device))
+    if corrections is not None:
+        d_expr, d_pose, translation = corrections
         expression, pose = expression + d_expr, pose + d_pose
     frame = flame_state(head_model, shape, expression, pose, translation)
     subjects = batch.subject_id.to(like.device)

@@ -144,20 +144,22 @@ class PointAvatar(nn.Module):
             raise ValueError("model.latent.code_dim > 0: the batch needs latent rows (RunIndex.video_indices)")
         return self.latent_codes(batch.latent_rows.to(self.points.points.device))
 
-    def point_pass(self, batch: FrameBatch, latent: torch.Tensor | None = None,
-                   epoch: int | None = None) -> PointPass:
+    def point_pass(self, batch: FrameBatch, latent: torch.Tensor | None = None, epoch: int | None = None,
+                   corrections: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> PointPass:
         """The per-point pass of a batch.
 
         Args:
             latent: None (from the batch's rows) or an explicit (Z,) / (B, Z) latent.
             epoch: current epoch (0-based); per-frame refinement applies from
                 ``model.refine.start_epoch`` on, in training mode only.
+            corrections: explicit (B, E), (B, 15), (B, 3) corrections of expression, pose and
+                translation (test-time refinement), used instead of the training frames' rows.
         """
-        refine = (self.refinement is not None and self.training and epoch is not None
-                  and epoch >= self.settings.refine.start_epoch)
+        if corrections is None and self.refinement is not None and self.training and epoch is not None \
+                and epoch >= self.settings.refine.start_epoch:
+            corrections = self.refinement(batch.refine_row.to(self.canonical_expression.device))
         frame, canonical = head_model_states(self.head_model, batch, self.canonical_expression,
-                                             self.canonical_jaw_opening, self.settings.shape_cancel,
-                                             self.refinement if refine else None)
+                                             self.canonical_jaw_opening, self.settings.shape_cancel, corrections)
         latent = self._checked_latent(batch, latent)
         return self.networks.point_pass(self.points.points, latent, self.head_model, frame, canonical,
                                         batch.shape.to(self.canonical_expression), self.reference_vertices())
@@ -180,12 +182,12 @@ class PointAvatar(nn.Module):
             raise ValueError(f"latent must be ({z},) or ({len(batch)}, {z}), got {tuple(latent.shape)}")
         return latent
 
-    def forward(self, batch: FrameBatch, epoch: int | None = None, latent: torch.Tensor | None = None
-                ) -> AvatarOutput:
+    def forward(self, batch: FrameBatch, epoch: int | None = None, latent: torch.Tensor | None = None,
+                corrections: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> AvatarOutput:
         """Renders every frame of ``batch`` (see :meth:`point_pass` for the arguments)."""
         points_device = self.points.points
         cameras = batch.cameras.to(device=points_device.device, dtype=points_device.dtype)
-        state = self.point_pass(batch, latent, epoch)
+        state = self.point_pass(batch, latent, epoch, corrections)
         count = state.deformed.shape[0]
         albedo = state.geometry.albedo.expand(count, -1, -1)
         features = {"rgb": shade(albedo, state.shading), "normal": state.normals @ cameras.R.transpose(1, 2),

@@ -116,14 +116,16 @@ def _cmd_test(cfg: Config, args: argparse.Namespace) -> int:
     """Render the test video, driving and yaw sets of a trained run; write metrics."""
     from ..eval.metrics import METRIC_NAMES, mean_metrics
     from ..eval.render_sets import run_test_sets
-    from ..train.build import avatar_render_fn, novel_sets
+    from ..train.build import avatar_render_fn, novel_sets, refined_render_fn
     from ..train.trainer import run_dir_of
 
     model, device, path = _load_trained(cfg, args)
     test_set = _test_set(cfg, model)
     out_dir = run_dir_of(cfg) / "test" / path.stem
+    refined = (refined_render_fn(model, device, cfg.test.refine_steps, cfg.test.refine_lr)
+               if cfg.test.refine_steps else None)
     results = run_test_sets(avatar_render_fn(model, device), cfg.test, out_dir, test_dataset=test_set,
-                            novel_sets=novel_sets(cfg, model))
+                            novel_sets=novel_sets(cfg, model), refined_render_fn=refined)
     save_config(cfg, out_dir / "config.conf")
     _export(cfg, model, test_set)
     for name, rows in results.items():

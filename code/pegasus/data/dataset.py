@@ -120,6 +120,12 @@ class VideoDataset(Dataset):
     def __len__(self) -> int:
         return len(self._items)
 
+    def motion(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T, n_expr) expressions and (T, 15) poses of every frame, in item order (no image is read)."""
+        expression = np.stack([fit_length(f.flame.expression, self.n_expr) for _, f in self._items])
+        pose = np.stack([f.flame.pose for _, f in self._items]).astype(np.float32)
+        return torch.from_numpy(expression), torch.from_numpy(pose)
+
     def _landmarks(self, points, count: int, stored_size) -> tuple[torch.Tensor, torch.Tensor]:
         """Pixel landmarks rescaled to the output resolution, zeros and False when missing."""
         if points is None:

@@ -41,7 +41,7 @@ from ..data.batch import NO_ROW, FrameBatch, collate_frames
 from ..data.images import to_uint8
 from ..data.imavatar import FLAME_PARAMS_FILE, read_flame_params
 from ..data.videos import fit_length
-from ..headmodel.lbs import POSE_DIM, POSE_SLOTS
+from ..headmodel.lbs import POSE_DIM, POSE_SLOTS, mean_pose, turn_head
 from ..utils import atomic_path
 from ..utils.media import Mp4Writer, image_grid, put_label, write_png
 from ..utils.progress import progress as progress_bar
@@ -218,18 +218,21 @@ def yaw_turn_batches(
     camera_frame: int = 0,
     batch_size: int = 1,
 ) -> Animation:
-    """Batches turning the head from −``max_yaw_deg`` to +``max_yaw_deg`` (evenly spaced).
+    """Batches turning the head from −``max_yaw_deg`` to +``max_yaw_deg`` (evenly spaced)
+    around the target's mean head rotation.
 
-    The yaw is a rotation about FLAME's y (up) axis in the **neck** slot of the pose
-    (``docs/conventions.md``): ``pose[3:6] = (0, yaw, 0)`` radians; positive yaw turns the
-    face towards the subject's left (+x). The global slot is zero.
+    The turn adds a yaw about FLAME's y (up) axis to the mean neck rotation of the target's
+    frames (``pegasus.headmodel.lbs.turn_head``; positive yaw turns the face towards the
+    subject's left, +x), so that it stays within the pitch and roll the avatar saw. The
+    global slot is zero.
 
     Args:
-        target: the target's dataset; frame ``camera_frame`` gives the camera and identity.
+        target: the target's :class:`VideoDataset`; frame ``camera_frame`` gives the camera
+            and identity, its frames the mean pose.
         max_yaw_deg: end yaw in degrees; the turn goes from −max to +max.
         n_frames: frames of the turn (≥ 1; one frame renders yaw −max).
-        expression_frame: None: neutral (zero expression, jaw, eyes); an index into
-            ``target``: that frame's expression and its jaw and eye poses.
+        expression_frame: None: the mean expression, jaw and eye poses of the target's
+            frames; an index into ``target``: that frame's expression, jaw and eye poses.
         camera_frame: index into ``target`` of the frame whose camera is used.
         batch_size: frames per batch.
 
@@ -240,20 +243,20 @@ def yaw_turn_batches(
         raise ValueError(f"yaw_turn_batches: n_frames must be ≥ 1, got {n_frames}")
     item = _target_frame(target, camera_frame)
     n_expr = item.expression.shape[1]
-    base_pose = torch.zeros(POSE_DIM)
-    expression = torch.zeros(n_expr)
+    expressions, poses = target.motion()
+    base_pose = mean_pose(poses.numpy())
+    expression = expressions.mean(0)
     if expression_frame is not None:
         source = _target_frame(target, expression_frame)
         expression = source.expression[0].float()
-        base_pose = source.pose[0].float().clone()
-        base_pose[POSE_SLOTS["global"]] = 0
-    yaws = torch.linspace(-max_yaw_deg, max_yaw_deg, n_frames, dtype=torch.float64)  # n = 1: [−max]
-    pose = base_pose.expand(n_frames, POSE_DIM).clone()
-    neck = torch.zeros(n_frames, 3)
-    neck[:, 1] = torch.deg2rad(yaws).float()
-    pose[:, POSE_SLOTS["neck"]] = neck
+        kept = [POSE_SLOTS[name] for name in ("jaw", "left_eye", "right_eye")]
+        for slot in kept:
+            base_pose[slot] = source.pose[0, slot].double().numpy()
+    base_pose[POSE_SLOTS["global"]] = 0
+    yaws = np.linspace(-max_yaw_deg, max_yaw_deg, n_frames)  # n = 1: [−max]
+    pose = torch.from_numpy(turn_head(base_pose, yaws, 0.0)).float()
     names = tuple(f"{k + 1:04d}" for k in range(n_frames))
-    return Animation(expression.expand(n_frames, n_expr).clone(), pose, item, names, batch_size)
+    return Animation(expression.float().expand(n_frames, n_expr).clone(), pose, item, names, batch_size)
 
 
 # ---------------------------------------------------------------------------------------
@@ -550,6 +553,7 @@ def run_test_sets(
     test_dataset: Dataset,
     target_dataset: Dataset | None = None,
     novel_sets: Sequence[NovelSet] = (),
+    refined_render_fn: RenderFn | None = None,
     progress: bool = True,
 ) -> dict[str, list[dict]]:
     """Renders the sets of ``settings.sets`` into ``out_dir/<set>/``.
@@ -565,6 +569,9 @@ def run_test_sets(
             ``test.camera_frame``); default ``test_dataset``.
         novel_sets: the sets of the ``novel`` set (each rendered and scored into
             ``out_dir/novel/<name>/`` with a per-view summary, :func:`write_view_summary`).
+        refined_render_fn: with ``test.refine_steps > 0``, the render_fn that refines each
+            test frame's motion first; the test frames are then also rendered and scored with
+            it into ``out_dir/test_refined/`` (reported apart, never instead of ``test``).
 
     Returns:
         {set name: per-frame metric rows} (rows for ``test`` and ``novel/<name>``; ``[]`` for
@@ -582,6 +589,10 @@ def run_test_sets(
         results["test"] = render_dataset(render_fn, frames, out_dir / "test", settings.channels,
                                          settings.batch_size, gt=True, scoring=scoring, settings=recorded,
                                          **common)
+        if refined_render_fn is not None and settings.refine_steps > 0:
+            results["test_refined"] = render_dataset(refined_render_fn, frames, out_dir / "test_refined",
+                                                     settings.channels, settings.batch_size, gt=True, scoring=scoring,
+                                                     settings=recorded, **common)
     if "driving" in settings.sets:
         if settings.driving_flame_params is None:
             log.info("driving set skipped: test.driving_flame_params is null")

@@ -46,10 +46,11 @@ class TestSettings(Section):
     lpips_weights: str | None = setting(
         "LPIPS AlexNet weights: a .pth file or a folder of them (torchvision alexnet-owt-7be5be79.pth + lpips "
         "v0.1 alex.pth); null = LPIPS reported as null", path="any")
-    yaw_max_deg: float = setting("the yaw set turns the head (neck slot) from -max to +max, degrees", ge=0, le=90)
+    yaw_max_deg: float = setting("the yaw set turns the head from -max to +max around its mean rotation in the "
+                                 "target's frames, degrees", ge=0, le=90)
     yaw_frames: int = setting("frames of the yaw set", ge=1)
     yaw_expression_frame: int | None = setting(
-        "target frame whose expression, jaw and eyes the yaw set uses; null = neutral", ge=0)
+        "target frame whose expression, jaw and eyes the yaw set uses; null = the mean of the target's frames", ge=0)
     camera_frame: int = setting("target frame (0-based index in the test dataset) whose camera and identity the "
                                 "driving and yaw sets use", ge=0)
     driving_flame_params: str | None = setting(
@@ -57,6 +58,10 @@ class TestSettings(Section):
     novel_root: str | None = setting(
         "folder of novel view sets <root>/<subject>/<subject>/<set>/ with views.json (the synthetic database's "
         "novel/), rendered for the run's subjects that have them; null = no novel set")
+    refine_steps: int = setting(
+        "test-time refinement: Adam steps fitting each test frame's expression, pose and translation to its "
+        "images (the model frozen), reported apart as the set test_refined; 0 = off", ge=0)
+    refine_lr: float = setting("learning rate of the test-time refinement", gt=0)
     fps: float = setting("frame rate of the mp4s, frames per second", gt=0)
     grid_rows: int = setting("frames (rows) of each set's grid.png, evenly spaced", ge=1)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
 __all__ = [
     "POSE_SLOTS",
@@ -22,6 +24,9 @@ __all__ = [
     "skin_points",
     "lbs",
     "with_ghost_bone",
+    "HEAD_EULER",
+    "mean_pose",
+    "turn_head",
 ]
 
 #: Slices of the 15-D pose vector, in FLAME's joint order.
@@ -33,6 +38,29 @@ POSE_SLOTS: dict[str, slice] = {
     "right_eye": slice(12, 15),
 }
 POSE_DIM = 15
+
+HEAD_EULER = "YXZ"
+"""Euler order of the head (neck) rotation: yaw about y (up), then pitch about x, then roll."""
+
+
+def mean_pose(poses: np.ndarray) -> np.ndarray:
+    """(T, 15) poses → (15,) their mean: the neck's as the rotation of the mean yaw, pitch and roll
+    (:data:`HEAD_EULER`), the other slots averaged component-wise."""
+    poses = np.asarray(poses, dtype=np.float64)
+    mean = poses.mean(0)
+    euler = Rotation.from_rotvec(poses[:, POSE_SLOTS["neck"]]).as_euler(HEAD_EULER).mean(0)
+    mean[POSE_SLOTS["neck"]] = Rotation.from_euler(HEAD_EULER, euler).as_rotvec()
+    return mean
+
+
+def turn_head(pose: np.ndarray, yaw_deg, pitch_deg) -> np.ndarray:
+    """(15,) pose → (K, 15) copies with the neck's yaw and pitch offset by (K,) degrees each."""
+    yaw, pitch = np.broadcast_arrays(np.radians(yaw_deg), np.radians(pitch_deg))
+    euler = Rotation.from_rotvec(np.asarray(pose, np.float64)[POSE_SLOTS["neck"]]).as_euler(HEAD_EULER)
+    turned = np.repeat(np.asarray(pose, np.float64)[None], len(yaw), 0)
+    offsets = np.stack([yaw, pitch, np.zeros_like(yaw)], 1)
+    turned[:, POSE_SLOTS["neck"]] = Rotation.from_euler(HEAD_EULER, euler[None] + offsets).as_rotvec()
+    return turned
 
 
 def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:

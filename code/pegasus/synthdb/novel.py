@@ -21,9 +21,8 @@ import zlib
 from dataclasses import replace
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from ..headmodel.lbs import POSE_SLOTS
+from ..headmodel.lbs import POSE_SLOTS, mean_pose, turn_head
 from .motion import VideoMotion
 from .settings import SynthDbSettings
 
@@ -32,15 +31,6 @@ __all__ = ["NOVEL_DIR", "NOVEL_SETS", "novel_motion"]
 NOVEL_DIR = "novel"
 """Folder of the novel sets under the database root: ``novel/<person>/<person>/<set>/``."""
 NOVEL_SETS = ("views", "expressions")
-
-
-def _mean_pose(train: VideoMotion) -> tuple[np.ndarray, np.ndarray]:
-    """(15,) mean training pose (neck as the mean of its YXZ Euler angles) and its (3,) Euler angles."""
-    euler = Rotation.from_rotvec(train.pose[:, POSE_SLOTS["neck"]]).as_euler("YXZ")
-    pose = train.pose.mean(0)
-    mean_euler = euler.mean(0)
-    pose[POSE_SLOTS["neck"]] = Rotation.from_euler("YXZ", mean_euler).as_rotvec()
-    return pose, mean_euler
 
 
 def novel_motion(settings: SynthDbSettings, person: str, train: VideoMotion, which: str,
@@ -54,14 +44,12 @@ def novel_motion(settings: SynthDbSettings, person: str, train: VideoMotion, whi
     """
     if which not in NOVEL_SETS:
         raise ValueError(f"novel set must be one of {NOVEL_SETS}, got {which!r}")
-    base_pose, base_euler = _mean_pose(train)
+    base_pose = mean_pose(train.pose)
     base_expression = train.expression.mean(0)
     if which == "views":
         offsets = [(0.0, 0.0)] + [(sign * a, 0.0) for a in settings.novel_angles_deg for sign in (-1, 1)] \
             + [(0.0, sign * a) for a in settings.novel_angles_deg for sign in (-1, 1)]
-        pose = np.repeat(base_pose[None], len(offsets), 0)
-        euler = base_euler + np.radians([[yaw, pitch, 0.0] for yaw, pitch in offsets])
-        pose[:, POSE_SLOTS["neck"]] = Rotation.from_euler("YXZ", euler).as_rotvec()
+        pose = turn_head(base_pose, *np.array(offsets).T)
         expression = np.repeat(base_expression[None], len(offsets), 0)
         frames = [{"set": which, "yaw_deg": yaw, "pitch_deg": pitch} for yaw, pitch in offsets]
     else:

@@ -29,7 +29,7 @@ from ..render.display import normal_to_display
 from .checkpoint import CheckpointError
 
 __all__ = ["video_table", "split_dataset", "subject_statistics", "new_avatar", "trained_avatar", "novel_sets",
-           "avatar_render_fn"]
+           "avatar_render_fn", "fit_corrections", "refined_render_fn"]
 
 log = logging.getLogger(__name__)
 
@@ -141,28 +141,75 @@ def novel_sets(cfg: Config, model: PointAvatar) -> list[NovelSet]:
     return sets
 
 
+def _display(out) -> dict[str, torch.Tensor]:
+    """An :class:`AvatarOutput` → display channels in [0, 1] on the CPU."""
+    white = 1.0 - out.mask[..., None]
+    channels = {
+        "rgb": out.rgb,
+        "normal": normal_to_display(out.normal, out.mask),
+        "albedo": out.albedo + white,
+        "shading": out.shading + white,
+        "mask": out.mask,
+    }
+    if out.semantic is not None:
+        labels = torch.tensor([c.label for c in parts.SEMANTIC_CLASSES])[out.semantic.argmax(-1).cpu()]
+        channels["labels"] = torch.from_numpy(parts.colour_labels(labels.numpy())).float() / 255.0
+        for category in parts.LATENT_CATEGORIES:
+            classes = list(parts.category_classes(category.name))
+            if classes:
+                channels[f"part_{category.name}"] = out.semantic[..., classes].sum(-1)
+    return {k: v.detach().clamp(0, 1).cpu() for k, v in channels.items()}
+
+
 def avatar_render_fn(model: PointAvatar, device: torch.device) -> Callable[[FrameBatch], dict]:
     """``render_fn(batch)`` for :mod:`pegasus.eval.render_sets`: display channels in [0, 1]
     (``labels`` and ``part_<category>`` too when the model has a semantic head)."""
+
     @torch.no_grad()
     def render(batch: FrameBatch) -> dict[str, torch.Tensor]:
         model.eval()
-        out = model(batch.to(device))
-        white = 1.0 - out.mask[..., None]
-        channels = {
-            "rgb": out.rgb,
-            "normal": normal_to_display(out.normal, out.mask),
-            "albedo": out.albedo + white,
-            "shading": out.shading + white,
-            "mask": out.mask,
-        }
-        if out.semantic is not None:
-            labels = torch.tensor([c.label for c in parts.SEMANTIC_CLASSES])[out.semantic.argmax(-1).cpu()]
-            channels["labels"] = torch.from_numpy(parts.colour_labels(labels.numpy())).float() / 255.0
-            for category in parts.LATENT_CATEGORIES:
-                classes = list(parts.category_classes(category.name))
-                if classes:
-                    channels[f"part_{category.name}"] = out.semantic[..., classes].sum(-1)
-        return {k: v.clamp(0, 1).cpu() for k, v in channels.items()}
+        return _display(model(batch.to(device)))
+
+    return render
+
+
+def fit_corrections(model: PointAvatar, batch: FrameBatch, steps: int, lr: float
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Test-time refinement: corrections of each frame's expression (B, E), pose (B, 15; the
+    global slot stays zero) and translation (B, 3) fitted to its images (L1 of rgb and mask,
+    Adam, ``steps`` steps of ``lr``), the model frozen."""
+    b, device = len(batch), model.canonical_expression.device
+    expression = torch.zeros(b, model.head_model.n_expr, device=device, requires_grad=True)
+    joints = torch.zeros(b, 12, device=device, requires_grad=True)  # neck, jaw, eyes
+    translation = torch.zeros(b, 3, device=device, requires_grad=True)
+    optimizer = torch.optim.Adam([expression, joints, translation], lr=lr)
+    rgb, mask = batch.rgb.to(device), batch.mask.to(device)
+    was_training = model.training
+    model.eval().requires_grad_(False)
+    try:
+        with torch.enable_grad():
+            for _ in range(steps):
+                pose = torch.cat([torch.zeros(b, 3, device=device), joints], dim=1)
+                out = model(batch, corrections=(expression, pose, translation))
+                loss = (out.rgb - rgb).abs().mean() + (out.mask - mask).abs().mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+    finally:
+        model.requires_grad_(True).train(was_training)
+    pose = torch.cat([torch.zeros(b, 3, device=device), joints.detach()], dim=1)
+    return expression.detach(), pose, translation.detach()
+
+
+def refined_render_fn(model: PointAvatar, device: torch.device, steps: int, lr: float
+                      ) -> Callable[[FrameBatch], dict]:
+    """``render_fn(batch)`` rendering each frame after test-time refinement of its expression,
+    pose and translation (:func:`fit_corrections`; needs the batch's ground truth)."""
+
+    def render(batch: FrameBatch) -> dict[str, torch.Tensor]:
+        batch = batch.to(device)
+        corrections = fit_corrections(model, batch, steps, lr)
+        with torch.no_grad():
+            return _display(model.eval()(batch, corrections=corrections))
 
     return render
