@@ -36,7 +36,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
-HEADS = {"standin": [], "ict": [f"head_model.path={SHARED / 'heads' / 'ict_light' / 'ict_light.npz'}"]}
+#: head models and their overrides: ICT-FaceKit's expressions are blendshape activations in [0, 1]
+#: (its README), and its jaw joint opens the mouth, so the fit holds jawOpen at zero
+HEADS = {"standin": [], "ict": [f"head_model.path={SHARED / 'heads' / 'ict_light' / 'ict_light.npz'}",
+                                "head_model.expression_range=[0, 1]",
+                                "preprocess.tracking.fixed_expressions=[jawOpen]"]}
 TRAIN_FRACTION = 0.8
 TRAIN_FRAME_STRIDE = 4  # training frames scored for the train/test gap
 

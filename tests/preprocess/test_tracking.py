@@ -213,6 +213,24 @@ def test_shape_is_shared_across_the_videos_of_a_person(cfg, head_model, settings
     assert np.any(shared[0].params.shape_params != 0)
 
 
+def test_activation_ranges_and_fixed_components_hold_in_the_fit(cfg, head_model, settings):
+    """A head model of blendshape activations keeps its fit in range; a fixed component stays zero."""
+    quick = dataclasses.replace(settings, rigid_iterations=20, iterations=60)
+    clip = make_clip(cfg, head_model, 4)
+    names = [str(n) for n in head_model.extras["expr_names"]]
+    free = track_videos([clip.landmarks], SIZE, head_model, quick, [clip.names]).videos[0]
+    assert (np.stack([f.expression for f in free.params.frames]) < 0).any()  # a signed basis goes negative
+    bounded_model = copy.copy(head_model)
+    bounded_model.expression_range = (0.0, 1.0)
+    fixed = dataclasses.replace(quick, fixed_expressions=(names[0],))
+    bounded = track_videos([clip.landmarks], SIZE, bounded_model, fixed, [clip.names]).videos[0]
+    expression = np.stack([f.expression for f in bounded.params.frames])
+    assert expression.min() >= 0 and expression.max() <= 1 and not expression[:, 0].any()
+    with pytest.raises(TrackingError, match="'brows' is not an expression component"):
+        track_videos([clip.landmarks], SIZE, head_model, dataclasses.replace(quick, fixed_expressions=("brows",)),
+                     [clip.names])
+
+
 def test_written_flame_params_load_and_reproject_like_the_dataset(clean_fit, head_model, tmp_path):
     clip, video = clean_fit
     path = tmp_path / "flame_params.json"

@@ -56,4 +56,4 @@ def head_model_from_config(cfg: Config) -> HeadModel:
         data.vt, data.ft = load_texture_space(hm.texture_space, len(data.faces))
     n_shape = data.shapedirs.shape[2] if hm.n_shape is None else hm.n_shape
     n_expr = data.exprdirs.shape[2] if hm.n_expr is None else hm.n_expr
-    return HeadModel(data, n_shape=n_shape, n_expr=n_expr)
+    return HeadModel(data, n_shape=n_shape, n_expr=n_expr, expression_range=hm.expression_range)

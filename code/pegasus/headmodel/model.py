@@ -53,13 +53,16 @@ class HeadModel(nn.Module):
         n_shape, n_expr: components used; the file's extra ones are dropped, missing ones
             zero-padded (with a logged warning). All-zero components among those the file
             has are refused (:func:`~pegasus.headmodel.flame_file.check_components_in_use`).
+        expression_range: (min, max) of every expression coefficient (blendshape
+            activations), or None for an unbounded basis (``head_model.expression_range``).
 
     Buffers include ``landmark_valid`` (L,) bool: False for placeholder landmarks the
     embedding does not have (the jaw contour of FLAME's 51-point static embedding), which
     tracking ignores; all True when ``data.landmark_valid`` is None.
     """
 
-    def __init__(self, data: HeadModelData, n_shape: int = 100, n_expr: int = 50):
+    def __init__(self, data: HeadModelData, n_shape: int = 100, n_expr: int = 50,
+                 expression_range: tuple[float, float] | None = None):
         super().__init__()
         if data.lmk_faces_idx is None:
             raise HeadModelError(f"{data.source}: no landmark embedding; configure head_model.landmark_embedding")
@@ -72,6 +75,7 @@ class HeadModel(nn.Module):
                                  f"{len(data.lmk_faces_idx)} landmarks")
         check_components_in_use(data, n_shape, n_expr)
         self.n_shape, self.n_expr = n_shape, n_expr
+        self.expression_range = expression_range
         self.source = data.source
         f32 = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32)  # noqa: E731
         i64 = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.int64)  # noqa: E731

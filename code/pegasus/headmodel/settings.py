@@ -33,6 +33,10 @@ class HeadModelSettings(Section):
         "identity components used (zero-padded if the file has fewer); null = all the model has", ge=1)
     n_expr: int | None = setting(
         "expression components used (zero-padded if the file has fewer); null = all the model has", ge=1)
+    expression_range: tuple[float, float] | None = setting(
+        "range of every expression coefficient: null = unbounded (a signed PCA basis such as FLAME's and the "
+        "stand-in's); [0, 1] for blendshape activations such as ICT-FaceKit's (the tracker keeps its fit inside)",
+        ordered=True)
     canonical_jaw_opening: float = setting("jaw opening of the canonical state, radians", ge=0, le=1.5)
 
 

@@ -131,6 +131,9 @@ class TrackingSettings(Section):
     smooth_pose: float = setting("weight of mean(Δpose²/gap) of neck, jaw and eyes, radians (IMavatar 10)", ge=0)
     smooth_translation: float = setting("weight of mean(Δt²/gap) of the camera translation, scaled head units "
                                         "(IMavatar 10)", ge=0)
+    fixed_expressions: tuple[str, ...] = setting(
+        "expression components held at zero in the fit, by the head model's component names (e.g. [jawOpen] for "
+        "ICT-FaceKit, whose jaw joint opens the mouth too); [] = none")
     init_backend: str = setting("starting point of the fit: none (zero shape, expression, pose; closed-form "
                                 "translation) or deca (DECA's codes; needs FLAME as the head model, "
                                 "docs/preprocess.md)", choices=("none", "deca"))

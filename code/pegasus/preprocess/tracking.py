@@ -10,8 +10,11 @@ rotations. The energy is the mean landmark distance in normalised image coordina
 - L2 priors: ``shape_prior·mean(β²) + expression_prior·mean(ψ²) + pose_prior·mean(θ²)``
   over the jaw and eye rotations θ (the head turns freely);
 - limits: ``limit_weight·mean(excess²)`` of the jaw opening outside
-  ``jaw_opening_range``, the jaw's sideways rotations beyond ``jaw_side_max`` and the eye
-  rotations beyond ``eye_max`` (radians, per axis-angle component);
+  ``jaw_opening_range``, the jaw's sideways rotations beyond ``jaw_side_max``, the eye
+  rotations beyond ``eye_max`` (radians, per axis-angle component) and, for a head model
+  of blendshape activations (``head_model.expression_range``), the expression coefficients
+  outside their range (the result is clipped into it); the components of
+  ``fixed_expressions`` are held at zero;
 - temporal smoothness within each video: ``smooth_*·mean(Δ²/gap)`` of the expression, the
   pose (neck, jaw, eyes) and the translation between consecutive fitted frames ``gap``
   frames apart (Δ²/gap is the energy of the straight line across a gap of missing frames).
@@ -128,6 +131,8 @@ class LandmarkModel(nn.Module):
         self.register_buffer("corners", local.reshape(-1, 3))
         self.register_buffer("bary", head_model.lmk_bary_coords.clone())
         self.n_shape, self.n_expr = head_model.n_shape, head_model.n_expr
+        self.expression_range = head_model.expression_range
+        self.expression_names = tuple(str(n) for n in head_model.extras.get("expr_names", ()))
 
     @property
     def n_landmarks(self) -> int:
@@ -337,7 +342,16 @@ class _Fit:
         }
         for value in self.params.values():
             value.requires_grad_(True)
+        self.expression_free = buffer.new_ones(model.n_expr)  # 0 for the components held at zero
+        for name in settings.fixed_expressions:
+            if name not in model.expression_names:
+                raise TrackingError(f"preprocess.tracking.fixed_expressions: {name!r} is not an expression component "
+                                    f"of the head model ({list(model.expression_names) or 'it names none'})")
+            self.expression_free[model.expression_names.index(name)] = 0.0
 
+    def expression(self) -> torch.Tensor:
+        """(N, E) fitted expressions, the fixed components at zero."""
+        return self.params["expression"] * self.expression_free
     @torch.no_grad()
     def _initial_translation(self) -> torch.Tensor:
         """(N, 3) translations putting the mean head's landmarks at each frame's landmark
@@ -373,22 +387,26 @@ class _Fit:
     def energy(self) -> dict[str, torch.Tensor]:
         """The weighted energy terms (see the module docstring)."""
         s, p = self.settings, self.params
-        uv = self.project(p["shape"], p["expression"], self.pose(p), p["translation"])
+        expression = self.expression()
+        uv = self.project(p["shape"], expression, self.pose(p), p["translation"])
         squared = ((uv - self.targets) ** 2).sum(-1) * (2.0 / self.size) ** 2
         terms = {"landmark": ((squared + _EPS).sqrt() * self.weights).sum() / self.weights.sum()}
         jaw, eyes = p["jaw"], torch.cat([p["left_eye"], p["right_eye"]], 1)
         terms["shape_prior"] = s.shape_prior * p["shape"].square().mean()
-        terms["expression_prior"] = s.expression_prior * p["expression"].square().mean()
+        terms["expression_prior"] = s.expression_prior * expression.square().mean()
         terms["pose_prior"] = s.pose_prior * torch.cat([jaw, eyes], 1).square().mean()
         low, high = s.jaw_opening_range
         opening = jaw[:, 0]
-        excess = torch.cat([(low - opening).clamp_min(0), (opening - high).clamp_min(0),
-                            (jaw[:, 1:].abs() - s.jaw_side_max).clamp_min(0).flatten(),
-                            (eyes.abs() - s.eye_max).clamp_min(0).flatten()])
+        excess = [(low - opening).clamp_min(0), (opening - high).clamp_min(0),
+                  (jaw[:, 1:].abs() - s.jaw_side_max).clamp_min(0).flatten(), (eyes.abs() - s.eye_max).clamp_min(0).flatten()]
+        if self.model.expression_range is not None:  # blendshape activations: outside their range is a limit
+            below, above = self.model.expression_range
+            excess += [(below - expression).clamp_min(0).flatten(), (expression - above).clamp_min(0).flatten()]
+        excess = torch.cat(excess)
         terms["limits"] = s.limit_weight * excess.square().mean()
         if len(self.pair_first):
             pose = torch.cat([p[name] for name in _FITTED_JOINTS], 1)
-            for name, value, weight in (("smooth_expression", p["expression"], s.smooth_expression),
+            for name, value, weight in (("smooth_expression", expression, s.smooth_expression),
                                         ("smooth_pose", pose, s.smooth_pose),
                                         ("smooth_translation", p["translation"], s.smooth_translation)):
                 step = value[self.pair_first + 1] - value[self.pair_first]
@@ -426,8 +444,10 @@ def _video_results(fit: _Fit, landmarks: Sequence[np.ndarray], frame_names: Sequ
                    losses: dict[str, float]) -> list[TrackedVideo]:
     """Per-video parameters (missing frames interpolated), projections and errors."""
     with torch.no_grad():
-        fitted = {"expression": fit.params["expression"], "pose": fit.pose(fit.params),
-                  "translation": fit.params["translation"]}
+        expression = fit.expression()
+        if fit.model.expression_range is not None:
+            expression = expression.clamp(*fit.model.expression_range)
+        fitted = {"expression": expression, "pose": fit.pose(fit.params), "translation": fit.params["translation"]}
         fitted = {name: value.double().cpu().numpy() for name, value in fitted.items()}
     shape = fit.params["shape"].detach()
     intrinsics = np.array([-fit.settings.focal, fit.settings.focal, 0.5, 0.5])
