@@ -16,7 +16,7 @@ Two parts, each a set of ``pegasus`` jobs run as their own processes (what ``run
 Usage (from the repository root)::
 
     python bench/bm_fidelity.py [--parts synthetic real] [--clips d18 d19 d20] [--heads standin ict]
-                                [--threads 2] [--jobs 1] [--out DIR] [section.key=value ...]
+                                [--threads 2] [--jobs 1] [--out DIR] [--reuse] [section.key=value ...]
 
 The overrides apply to every training job (e.g. ``model.points.max_points=24000``). Results:
 ``<out>/results.json`` and a markdown table on stdout.
@@ -79,7 +79,7 @@ def synthetic(out: Path, args, overrides: list[str]) -> dict:
     return {"train_wall_s": wall, "test": mean_scores(tested / "test" / "metrics.json"), "novel": views}
 
 
-def _train_frame_scores(run_dir: Path, n_train: int, clip: str) -> dict:
+def _train_frame_scores(conf: str, overrides: list[str], run_dir: Path, n_train: int, clip: str) -> dict:
     """Scores of every TRAIN_FRAME_STRIDE-th training frame (rendered in this process)."""
     import torch
 
@@ -88,8 +88,8 @@ def _train_frame_scores(run_dir: Path, n_train: int, clip: str) -> dict:
     from pegasus.train.build import avatar_render_fn, split_dataset, trained_avatar, video_table
     from pegasus.train.checkpoint import load_checkpoint
 
-    cfg = load_config(run_dir / "config.conf", [
-        f"dataset.test=[{{subject={clip}, video={clip}, frames=[0, {n_train}], stride={TRAIN_FRAME_STRIDE}}}]",
+    cfg = load_config(conf, [
+        *overrides, f"dataset.test=[{{subject={clip}, video={clip}, frames=[0, {n_train}], stride={TRAIN_FRAME_STRIDE}}}]",
         "dataset.train=[{subject=x, video=y}]"])  # the test entry may overlap no training entry
     device = torch.device("cpu")
     model = trained_avatar(cfg, load_checkpoint(run_dir / "checkpoints" / "latest.pt"), device)
@@ -114,13 +114,19 @@ def real_clip(out: Path, clip: str, head: str, args, overrides: list[str]) -> di
               f"experiment.output_root={out}", f"experiment.name={name}", f"experiment.num_threads={args.threads}",
               "test.sets=[test, yaw]", *HEADS[head], *overrides]
     conf = str(REPO / "confs" / "base.conf")
-    wall = run(["train", "--conf", conf, "--overwrite", *common], out / f"{name}_train.log", args.threads)
-    run(["test", "--conf", conf, *common], out / f"{name}_test.log", args.threads)
+    tested = out / name / "test" / "latest" / "test" / "metrics.json"
+    wall = None
+    if not (args.reuse and tested.is_file()):
+        wall = run(["train", "--conf", conf, "--overwrite", *common], out / f"{name}_train.log", args.threads)
+        run(["test", "--conf", conf, *common], out / f"{name}_test.log", args.threads)
     summary = json.loads((data / clip / "preprocess" / "summary.json").read_text())["videos"][clip]
     return {"clip": clip, "head": head, "frames": count, "train_frames": n_train, "train_wall_s": wall,
             "fit_error_px": summary["reprojection_error_px"]["mean"],
-            "test": mean_scores(out / name / "test" / "latest" / "test" / "metrics.json"),
-            "train": _train_frame_scores(out / name, n_train, clip)}
+            "test": mean_scores(tested), "train": _train_frame_scores(conf, common, out / name, n_train, clip)}
+
+
+def _minutes(seconds: float | None) -> str:
+    return "(reused)" if seconds is None else f"{seconds / 60:.1f} min"
 
 
 def print_tables(results: dict) -> None:
@@ -145,7 +151,7 @@ def print_tables(results: dict) -> None:
             t = r["test"]
             print(f"| {r['clip']} | {r['head']} | {r['train_frames']} / {r['frames'] - r['train_frames']} | "
                   f"{r['fit_error_px']:.1f} px | {t['psnr']:.2f} dB | {t['ssim']:.3f} | {t['worst_psnr']:.2f} dB | "
-                  f"{r['train']['psnr']:.2f} dB | {r['train_wall_s'] / 60:.1f} min |")
+                  f"{r['train']['psnr']:.2f} dB | {_minutes(r['train_wall_s'])} |")
 
 
 def main() -> None:
@@ -156,6 +162,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of each job")
     parser.add_argument("--jobs", type=int, default=1, help="real-clip jobs run at once")
     parser.add_argument("--out", default=None, help="folder of the runs (default data/experiments/bench_fidelity/<time>)")
+    parser.add_argument("--reuse", action="store_true", help="keep runs of --out that were already tested (real part)")
     parser.add_argument("--repeats", type=int, default=1, help="ignored (accepted for bm_main.py)")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value")
     args = parser.parse_args()

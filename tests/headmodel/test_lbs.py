@@ -79,3 +79,23 @@ def test_head_model_translation_landmarks_and_canonical_state(tmp_path, flame_li
     torch.testing.assert_close(model.canonical_expression(torch.tensor([[1.0, 3.0], [3.0, 5.0]])), torch.tensor([2.0, 4.0]))
     with pytest.raises(ValueError, match="pose: expected"):
         model(pose=torch.zeros(3, 14))
+
+
+def test_mean_pose_and_head_turns_in_euler_angles():
+    import numpy as np
+    from scipy.spatial.transform import Rotation
+
+    from pegasus.headmodel.lbs import HEAD_EULER, POSE_SLOTS, mean_pose, turn_head
+
+    euler = np.radians([[10.0, -4.0, 2.0], [-20.0, 6.0, 0.0], [4.0, 1.0, -2.0]])
+    poses = np.zeros((3, 15))
+    poses[:, POSE_SLOTS["neck"]] = Rotation.from_euler(HEAD_EULER, euler).as_rotvec()
+    poses[:, POSE_SLOTS["jaw"].start] = [0.1, 0.2, 0.3]
+    mean = mean_pose(poses)
+    np.testing.assert_allclose(Rotation.from_rotvec(mean[POSE_SLOTS["neck"]]).as_euler(HEAD_EULER), euler.mean(0),
+                               atol=1e-12)
+    assert mean[POSE_SLOTS["jaw"].start] == pytest.approx(0.2)
+    turned = turn_head(mean, [-30.0, 30.0], [0.0, 15.0])
+    got = Rotation.from_rotvec(turned[:, POSE_SLOTS["neck"]]).as_euler(HEAD_EULER)
+    np.testing.assert_allclose(got - euler.mean(0), np.radians([[-30.0, 0.0, 0.0], [30.0, 15.0, 0.0]]), atol=1e-12)
+    np.testing.assert_array_equal(turned[:, POSE_SLOTS["jaw"]], np.repeat(mean[None, POSE_SLOTS["jaw"]], 2, 0))
