@@ -47,6 +47,15 @@ class SyntheticFaces:
 
 
 @pytest.fixture(scope="session")
+def sweep_smoothing() -> list[str]:
+    """IMavatar's weak temporal smoothness, for the synthetic test clips: each sweeps a whole
+    motion in a few frames (its signals span their range over the clip), far faster than a
+    video moves, which the defaults (tuned on real video-rate motion) would hold back."""
+    return ["preprocess.tracking.smooth_expression=0.1", "preprocess.tracking.smooth_pose=10.0",
+            "preprocess.tracking.smooth_translation=10.0"]
+
+
+@pytest.fixture(scope="session")
 def chain_standin(tmp_path_factory) -> Path:
     """Where the stand-in head model is generated once for the session."""
     return tmp_path_factory.mktemp("standin") / "standin_head.npz"

@@ -163,8 +163,8 @@ def test_a_folder_becomes_one_subject_with_a_shared_shape(real_data_dir, tmp_pat
     assert "1.png" in json.loads((subject_dir(tmp_path / "out", "person") / "blacklist.json").read_text())["d20"]
 
 
-def test_synthetic_landmarks_map_back_to_the_known_ones(synthetic_video, tmp_path, chain_config):
-    cfg = chain_config(tmp_path, "preprocess.preview=false", "preprocess.crop.scale=1.6")
+def test_synthetic_landmarks_map_back_to_the_known_ones(synthetic_video, tmp_path, chain_config, sweep_smoothing):
+    cfg = chain_config(tmp_path, "preprocess.preview=false", "preprocess.crop.scale=1.6", *sweep_smoothing)
     report = preprocess_subject(cfg, "synthetic", [VideoSource("clip", synthetic_video.path)])
     video = read_video(video_dir(tmp_path, "synthetic", "clip"))
     boxes = np.asarray(json.loads((report.work_path / "clip" / "crop.json").read_text())["boxes"])
@@ -206,9 +206,9 @@ def test_a_folder_not_written_by_the_chain_is_left_alone(synthetic_video, tmp_pa
 
 
 def test_deca_initialisation_is_checked_then_used_by_the_track_stage(synthetic_video, tmp_path, chain_config,
-                                                                    chain_standin):
+                                                                    chain_standin, sweep_smoothing):
     codes = tmp_path / "deca" / "clip.npz"
-    deca = ["preprocess.preview=false", "preprocess.tracking.init_backend=deca",
+    deca = ["preprocess.preview=false", "preprocess.tracking.init_backend=deca", *sweep_smoothing,
             f"preprocess.tracking.deca_codes={tmp_path / 'deca'}/{{video}}.npz"]
     with pytest.raises(DataError, match="init_backend = deca needs the FLAME head model"):
         preprocess_subject(chain_config(tmp_path, *deca), "synthetic", [VideoSource("clip", synthetic_video.path)])

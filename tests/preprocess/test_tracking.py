@@ -46,12 +46,12 @@ class Clip:
 
 
 @pytest.fixture(scope="module")
-def cfg(tmp_path_factory):
+def cfg(tmp_path_factory, sweep_smoothing):
     standin = tmp_path_factory.mktemp("standin") / "standin_head.npz"
     # FLAME's component counts (the stand-in's zero-padded), which the fit's priors were tuned with
     base = load_config(CONFS / "base.conf", [f"standin.output={standin}", "head_model.n_shape=100",
                                              "head_model.n_expr=50"])
-    return base.with_overrides([f"preprocess.tracking.focal={base.synth_db.focal}", *FAST])
+    return base.with_overrides([f"preprocess.tracking.focal={base.synth_db.focal}", *FAST, *sweep_smoothing])
 
 
 @pytest.fixture(scope="module")

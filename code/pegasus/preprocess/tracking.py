@@ -20,8 +20,9 @@ rotations. The energy is the mean landmark distance in normalised image coordina
   frames apart (Δ²/gap is the energy of the straight line across a gap of missing frames).
 
 Optimisation: Adam, batched over all frames of the videos fitted together, in two stages:
-*rigid* (neck rotation and translation, from a closed-form initial translation that
-matches each frame's landmark centroid and spread) then *all* parameters. An
+*rigid* (neck rotation and translation of each frame on its own, from a closed-form initial
+translation that matches each frame's landmark centroid and spread) then *all* parameters
+with the temporal smoothness. An
 :class:`InitialParams` per video (e.g. from DECA, :mod:`pegasus.preprocess.optional`)
 replaces the zero shape, expression and pose and the closed-form translation as the
 starting point, frame by frame where its rows are finite. In each stage
@@ -384,8 +385,9 @@ class _Fit:
         points = self.model(shape, expression, pose)
         return project_landmarks(points, translation, self.intrinsics, self.size)
 
-    def energy(self) -> dict[str, torch.Tensor]:
-        """The weighted energy terms (see the module docstring)."""
+    def energy(self, smooth: bool = True) -> dict[str, torch.Tensor]:
+        """The weighted energy terms (see the module docstring); without the temporal
+        smoothness terms when ``smooth`` is False."""
         s, p = self.settings, self.params
         expression = self.expression()
         uv = self.project(p["shape"], expression, self.pose(p), p["translation"])
@@ -404,7 +406,7 @@ class _Fit:
             excess += [(below - expression).clamp_min(0).flatten(), (expression - above).clamp_min(0).flatten()]
         excess = torch.cat(excess)
         terms["limits"] = s.limit_weight * excess.square().mean()
-        if len(self.pair_first):
+        if smooth and len(self.pair_first):
             pose = torch.cat([p[name] for name in _FITTED_JOINTS], 1)
             for name, value, weight in (("smooth_expression", expression, s.smooth_expression),
                                         ("smooth_pose", pose, s.smooth_pose),
@@ -415,21 +417,21 @@ class _Fit:
 
     def run(self) -> dict[str, float]:
         """Rigid stage (neck, translation), then all parameters; returns the final terms."""
-        stages = ((("neck", "translation"), self.settings.rigid_iterations),
-                  (tuple(self.params), self.settings.iterations))
-        for names, iterations in stages:
+        stages = ((("neck", "translation"), self.settings.rigid_iterations, False),
+                  (tuple(self.params), self.settings.iterations, True))
+        for names, iterations, smooth in stages:
             if iterations:
-                self._optimise([self.params[n] for n in names], iterations)
+                self._optimise([self.params[n] for n in names], iterations, smooth)
         with torch.no_grad():
             return {name: float(value) for name, value in self.energy().items()}
 
-    def _optimise(self, tensors: list[torch.Tensor], iterations: int) -> None:
+    def _optimise(self, tensors: list[torch.Tensor], iterations: int, smooth: bool) -> None:
         """Adam steps with the learning rate decaying exponentially to ``lr·lr_decay``."""
         optimizer = torch.optim.Adam(tensors, lr=self.settings.lr)
         schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, self.settings.lr_decay ** (1.0 / iterations))
         for _ in range(iterations):
             optimizer.zero_grad()
-            sum(self.energy().values()).backward()
+            sum(self.energy(smooth).values()).backward()
             optimizer.step()
             schedule.step()
 
