@@ -26,6 +26,9 @@ def test_geometry_terms_by_hand():
     assert float(L.sdf_loss(torch.tensor([0.1, -0.3]))) == pytest.approx((0.01 + 0.09) / 2)
     gradients = torch.tensor([[3.0, 4.0, 0.0], [0.0, 0.0, 1.0]])  # norms 5 and 1
     assert float(L.eikonal_loss(gradients)) == pytest.approx(16.0 / 2)
+    offsets = torch.tensor([[-0.05, -0.01, 0.0, 0.02, 0.1]])  # signed offsets from the head-model surface
+    assert float(L.surface_hinge(offsets, 0.02, -1)) == pytest.approx(0.03 / 5)  # only −0.05 is too deep
+    assert float(L.surface_hinge(offsets, 0.05, +1)) == pytest.approx(0.05 / 5)  # only 0.1 is too far out
 
 
 def test_flame_priors_by_hand():

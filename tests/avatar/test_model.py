@@ -184,7 +184,38 @@ def test_points_on_the_canonical_mesh_follow_the_head_model(make, shape_cancel):
     expected = hm(shape=batch.shape, expression=batch.expression, pose=batch.pose).vertices
     torch.testing.assert_close(out.points.deformed, expected, atol=1e-4, rtol=0)
     assert torch.equal(out.points.flame_index[0], torch.arange(hm.n_vertices))
+    assert out.points.surface_offset.abs().max() < 1e-5  # on the reference surface
     assert model.flame_targets(out.points.flame_index)["weights"][..., 0].abs().max() == 0  # ghost bone
+
+
+def test_surface_terms_measure_the_offset_along_the_head_model_normal(make):
+    from pegasus.render.mesh import vertex_normals
+
+    hm = make.head_model()
+    batch = make.batch(hm, 2, 16, seed=3)
+    cfg, model = build(hm, batch, "loss.surface_inside=2", "loss.surface_inside_margin=0.001",
+                       "loss.surface_outside=3", "loss.surface_outside_margin=0.001")
+    reference = model.reference_vertices()
+    normals = vertex_normals(reference, hm.faces)
+    on_faces = normals.norm(dim=-1) > 0.5
+    depth = torch.where(torch.arange(hm.n_vertices) % 2 == 0, 0.004, -0.004)  # every other vertex sunk
+    with torch.no_grad():
+        model.points.points = torch.nn.Parameter((reference + depth[:, None] * normals)[on_faces])
+    deformer = _flame_deformer(hm)  # no canonical offset
+    deformer.vertices = reference
+    model.networks.deformer.with_tangents = deformer
+    out = model(batch, epoch=0)
+    own = out.points.flame_index[0] == torch.arange(hm.n_vertices)[on_faces]
+    assert own.float().mean() > 0.9  # the moved points still find their own vertex …
+    torch.testing.assert_close(out.points.surface_offset[0][own], depth[on_faces][own], atol=1e-5, rtol=0)  # … at ±d
+    terms = model.losses(batch, out, epoch=0)
+    s = out.points.surface_offset
+    torch.testing.assert_close(terms["surface_inside"], 2 * torch.relu(-s - 0.001).mean())
+    torch.testing.assert_close(terms["surface_outside"], 3 * torch.relu(s - 0.001).mean())
+    assert float(terms["surface_inside"].detach()) == pytest.approx(2 * 0.003 / 2, rel=0.1)
+    terms["surface_outside"].backward()  # pushes the raised points towards the surface
+    grad = model.points.points.grad[own & (depth[on_faces] > 0)]
+    assert ((grad * normals[on_faces][own & (depth[on_faces] > 0)]).sum(-1) > 0).all()
 
 
 def test_latent_conditioning(make):

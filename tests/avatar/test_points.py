@@ -122,6 +122,19 @@ def test_end_epoch_schedule_radius_and_scheduler_survive(schedule):
     assert not torch.equal(before, cloud.points.detach())
 
 
+@pytest.mark.parametrize("prune_at_min_radius", [False, True])
+def test_pruning_stops_at_the_radius_floor_unless_asked(schedule, prune_at_min_radius):
+    cloud, optimizer, _ = _trained_state(schedule(init_count=16, init_radius=0.1, radius_factor=0.5, min_radius=0.05,
+                                                  prune_min_radius=0.0, prune_from_epoch=0, upsample_freq=100,
+                                                  prune_at_min_radius=prune_at_min_radius))
+    hidden = torch.ones(16, dtype=torch.bool)
+    hidden[0] = False
+    assert cloud.end_epoch(0, hidden, optimizer) and cloud.num_points == 15  # radius 0.1 above the floor
+    cloud.radius = 0.05  # at the floor
+    assert cloud.end_epoch(1, hidden[:-1], optimizer) == prune_at_min_radius  # point 0 still hidden
+    assert cloud.num_points == (14 if prune_at_min_radius else 15)
+
+
 def test_no_upsampling_after_the_last_upsample_epoch(schedule):
     cloud = PointCloudState(*schedule(init_count=8, init_radius=0.1, radius_factor=0.5, min_radius=0.01,
                                       prune_from_epoch=100, upsample_freq=2, last_upsample_epoch=3, max_points=1000))

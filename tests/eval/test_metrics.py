@@ -250,3 +250,23 @@ def test_hole_fraction_by_hand():
     pred[1] = 1.0  # no hole (coverage beyond the silhouette is not a hole)
     torch.testing.assert_close(M.hole_fraction(pred, gt), torch.tensor([0.25, 0.0], dtype=torch.float64))
     assert float(M.hole_fraction(torch.zeros(3, 3), torch.zeros(3, 3))) == 0.0  # empty silhouette
+
+
+def test_interior_hole_fraction_counts_enclosed_holes_and_thin_cracks_only():
+    mask = torch.zeros(64, 64)
+    mask[8:56, 8:56] = 1.0                       # a 48×48 render: 2304 px
+    assert float(M.interior_hole_fraction(mask)) == 0.0
+    holed = mask.clone()
+    holed[20:30, 20:30] = 0.0                    # an enclosed 10×10 hole
+    assert float(M.interior_hole_fraction(holed)) == pytest.approx(100 / 2304)
+    cracked = mask.clone()
+    cracked[30, 8:40] = 0.2                      # a 1-px crack open to the background (coverage < 0.5)
+    assert float(M.interior_hole_fraction(cracked, close_size=3)) == pytest.approx(32 / 2304)
+    notched = mask.clone()
+    notched[8:40, 8:24] = 0.0                    # a wide bite out of the edge: not a hole of the render
+    assert float(M.interior_hole_fraction(notched, close_size=3)) == 0.0
+    batch = torch.stack([mask, holed, torch.zeros(64, 64)])
+    torch.testing.assert_close(M.interior_hole_fraction(batch),
+                               torch.tensor([0.0, 100 / 2304, 0.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="odd"):
+        M.interior_hole_fraction(mask, close_size=4)

@@ -207,7 +207,9 @@ def test_driving_batches_carry_driving_motion_and_target_camera(dataset, tmp_pat
                      progress=False)
     assert sorted(p.stem for p in (tmp_path / "drv" / "rgb").iterdir()) == sorted(f.name for f in driving.frames)
     assert _count_frames(tmp_path / "drv" / "rgb.mp4") == 7
-    assert not (tmp_path / "drv" / "metrics.json").exists() and not (tmp_path / "drv" / "comparison.mp4").exists()
+    assert not (tmp_path / "drv" / "comparison.mp4").exists()
+    report = json.loads((tmp_path / "drv" / "metrics.json").read_text())  # no ground truth: the render's own holes
+    assert report["count"] == 7 and list(report["mean"]) == ["interior_holes"]
 
 
 def test_yaw_turn_goes_around_the_mean_pose_and_expression(dataset):
@@ -251,6 +253,8 @@ def test_run_test_sets_from_the_config(dataset, tmp_path):
     assert _count_frames(tmp_path / "eval" / "yaw" / "rgb.mp4") == 4
     assert _count_frames(tmp_path / "eval" / "driving" / "mask.mp4") == 2  # stride 2 of 3 frames
     assert (tmp_path / "eval" / "yaw" / "grid.png").is_file()
+    assert [r["yaw_deg"] for r in results["yaw"]] == pytest.approx([-30, -10, 10, 30])  # with their own holes
+    assert all(0.0 <= r["interior_holes"] <= 1.0 for r in results["yaw"] + results["driving"])
     with pytest.raises(ConfigError, match=r"test.sets=\[test, video\]: item 1 \('video'\): must be one of"):
         load_config(REPO / "confs" / "base.conf", ["test.sets=[test, video]"])
 

@@ -58,6 +58,12 @@ def eikonal_loss(gradients: torch.Tensor) -> torch.Tensor:
     return ((gradients.norm(dim=-1) - 1.0) ** 2).mean()
 
 
+def surface_hinge(surface_offset: torch.Tensor, margin: float, side: float) -> torch.Tensor:
+    """mean(relu(side · s − margin)) of the points' signed offsets s (P, N) from the head-model
+    surface: side −1 costs points deeper than ``margin`` inside it, +1 points farther outside."""
+    return torch.relu(side * surface_offset - margin).mean()
+
+
 def skinning_prior(weights: torch.Tensor, flame_weights: torch.Tensor) -> torch.Tensor:
     """MSE between predicted (…, 6) skinning weights and the head model's (ghost weight 0)."""
     return F.mse_loss(weights, flame_weights.expand_as(weights))
@@ -117,6 +123,8 @@ def avatar_loss_terms(settings, batch, output, epoch: int, expression_variance: 
         vgg: the perceptual network, or None.
 
     Terms: rgb (L1, all pixels), mask (L1), vgg, sdf, eikonal (training outputs only),
+    surface_inside / surface_outside (points beyond a margin inside / outside the head-model
+    surface),
     skinning_prior / pose_prior / expression_prior (λ(epoch) · inner weight · term), part (BCE
     of the part channel against ``batch.part_mask``), semantic (cross-entropy against
     ``batch.semantic``); a term is present when its weight is > 0 and its inputs exist.
@@ -134,6 +142,11 @@ def avatar_loss_terms(settings, batch, output, epoch: int, expression_variance: 
         terms["sdf"] = ls.sdf * sdf_loss(points.geometry.sdf)
     if ls.eikonal > 0 and output.eikonal_gradient is not None:
         terms["eikonal"] = ls.eikonal * eikonal_loss(output.eikonal_gradient)
+    if ls.surface_inside > 0:
+        terms["surface_inside"] = ls.surface_inside * surface_hinge(points.surface_offset, ls.surface_inside_margin, -1)
+    if ls.surface_outside > 0:
+        terms["surface_outside"] = ls.surface_outside * surface_hinge(points.surface_offset, ls.surface_outside_margin,
+                                                                      +1)
     lam = prior_weight(ls.flame_prior, ls.flame_prior_halve_epochs, epoch)
     if lam > 0:
         bases = points.bases

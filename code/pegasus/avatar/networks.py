@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..headmodel.model import HeadModel
+from ..render.mesh import vertex_normals
 from .deformer import (CanonicalOffset, DeformerBases, FlameDeformer, FlameState, deform_normals,
                        deform_points_with_jacobian)
 from .fields import GeometryField, GeometryOutput, ShadingField
@@ -34,6 +35,8 @@ class PointPass:
         sdf_gradient: (P, N, 3) ∇SDF (canonical normals, not normalised).
         bases: the deformer's per-point bases (P, N, ...).
         flame_index: (P, N) int64 nearest canonical head-model vertex v* of each point.
+        surface_offset: (P, N) signed distance of x_o = x_c + Δ along the reference mesh's
+            unit normal at v*, head units (negative: inside the head-model surface).
         deformed: (B, N, 3) deformed points (world = head-model space).
         normals: (B, N, 3) deformed unit normals (world).
         shading: (B, N, 3) in (0, 1).
@@ -45,6 +48,7 @@ class PointPass:
     sdf_gradient: torch.Tensor
     bases: DeformerBases
     flame_index: torch.Tensor
+    surface_offset: torch.Tensor
     deformed: torch.Tensor
     normals: torch.Tensor
     shading: torch.Tensor
@@ -97,7 +101,10 @@ class AvatarNetworks(nn.Module):
         p = x_c.shape[0]
         geometry, sdf_gradient = self.geometry.with_gradient(x_c, latent, create_graph=self.training)
         bases, tangents = self.deformer.with_tangents(x_c, latent)
-        index = nearest_vertex((x_c + bases.offset).detach(), reference_vertices)
+        x_o = x_c + bases.offset
+        index = nearest_vertex(x_o.detach(), reference_vertices)
+        reference_normals = vertex_normals(reference_vertices, head_model.faces)
+        surface_offset = ((x_o - reference_vertices[index]) * reference_normals[index]).sum(-1)
         identity = None
         if self.shape_cancel:  # S(v*)·β = (S·β)[v*]
             vertex_identity = torch.einsum("vcs,bs->bvc", head_model.shapedirs, shape.to(x_c))  # (B, V, 3)
@@ -108,4 +115,4 @@ class AvatarNetworks(nn.Module):
             jacobian = jacobian.detach()
         normals = deform_normals(sdf_gradient, jacobian)
         shading = self.shading(normals, latent)
-        return PointPass(x_c, geometry, sdf_gradient, bases, index, deformed, normals, shading, latent)
+        return PointPass(x_c, geometry, sdf_gradient, bases, index, surface_offset, deformed, normals, shading, latent)

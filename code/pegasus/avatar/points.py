@@ -6,7 +6,7 @@
 the state then
 
 1. prunes the invisible points (from ``prune_from_epoch`` on, while the radius is at least
-   ``prune_min_radius``), and
+   ``prune_min_radius`` and, unless ``prune_at_min_radius``, above its floor ``min_radius``), and
 2. every ``upsample_freq`` epochs, up to ``last_upsample_epoch``, duplicates every point
    with a uniform jitter of ±r/2 per axis (filling up to ``max_points`` when doubling would
    exceed it) and shrinks the radius by ``radius_factor`` (not below ``min_radius``).
@@ -179,7 +179,9 @@ class PointCloudState(nn.Module):
         """
         s = self.schedule
         changed = False
-        if visible is not None and epoch >= s.prune_from_epoch and self.radius >= s.prune_min_radius:
+        above_floor = self.radius > s.min_radius * (1 + 1e-6)  # the radius is stored in float32
+        prunes = self.radius >= s.prune_min_radius and (s.prune_at_min_radius or above_floor)
+        if visible is not None and epoch >= s.prune_from_epoch and prunes:
             visible = visible.to(self.points.device)
             if not bool(visible.any()):
                 log.warning("epoch %d: no point was visible; pruning skipped (check cameras and data)", epoch)

@@ -24,6 +24,8 @@ class PointSettings(Section):
     radius_factor: float = setting("radius multiplier at each upsampling (0.75)", gt=0, le=1)
     min_radius: float = setting("radius floor, NDC units (PointAvatar 0.005 at 512²; ~1 px)", gt=0)
     prune_min_radius: float = setting("invisible points are pruned only while radius ≥ this, NDC", ge=0)
+    prune_at_min_radius: bool = setting("keep pruning once the radius has reached min_radius (false: the points of "
+                                        "the last upsamplings are kept, for views the training video never shows)")
     prune_from_epoch: int = setting("first epoch (0-based) after which invisible points are pruned", ge=0)
     upsample_freq: int = setting("duplicate the points after every n-th epoch (PointAvatar 5, PEGASUS 2)", ge=1)
     settle_epochs: int = setting("no upsampling in the last n epochs: the last duplicated points get n epochs "
@@ -150,6 +152,15 @@ class LossSettings(Section):
     expression_prior: float = setting("inner weight of mean((10E − 10E_FLAME)² / (scale · var ψ)) (10)", ge=0)
     expression_variance_scale: float = setting("the scale in the expression prior's divisor (50)", gt=0)
     expression_variance_floor: float = setting("lower bound of var ψ per component (unused components)", gt=0)
+    surface_inside: float = setting("L1 hinge on points deeper than loss.surface_inside_margin inside the head "
+                                    "model's reference canonical surface: mean(relu(−s − margin)), s = (x_o − v*)·n(v*); "
+                                    "0 = off. Gives depth where the video has none (a near-frontal clip)", ge=0)
+    surface_inside_margin: float = setting("depth inside the head-model surface that costs nothing, head units", ge=0)
+    surface_outside: float = setting("L1 hinge on points farther than loss.surface_outside_margin outside that "
+                                     "surface: mean(relu(s − margin)); 0 = off. Keeps a near-frontal clip's points "
+                                     "from stacking in layers in front of the face", ge=0)
+    surface_outside_margin: float = setting("height above the head-model surface that costs nothing (hair, glasses), "
+                                            "head units", ge=0)
     part: float = setting("BCE of the rendered part probability against mask_object/ (PEGASUS 0.1)", ge=0)
     semantic: float = setting("cross-entropy of the rendered semantic classes against semantic/", ge=0)
     latent: float = setting("mean(z²) regulariser of the latent codes in use (PEGASUS 0.01)", ge=0)

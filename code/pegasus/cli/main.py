@@ -129,7 +129,7 @@ def _cmd_test(cfg: Config, args: argparse.Namespace) -> int:
     save_config(cfg, out_dir / "config.conf")
     _export(cfg, model, test_set)
     for name, rows in results.items():
-        if rows:
+        if rows and "psnr" in rows[0]:  # sets without ground truth log their holes when rendered
             means = mean_metrics(rows, METRIC_NAMES)
             log.info("%s set: %s", name, ", ".join(f"{k} {v:.4f}" for k, v in means.items() if v is not None))
     log.info("test outputs: %s", out_dir)

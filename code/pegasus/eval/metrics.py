@@ -44,6 +44,7 @@ from typing import Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
+from scipy.ndimage import binary_fill_holes
 from torch import nn
 
 from ..data.parts import CLOTH_LABEL_IDS
@@ -63,6 +64,7 @@ __all__ = [
     "combine_lpips_weights",
     "frame_metrics",
     "hole_fraction",
+    "interior_hole_fraction",
     "mean_metrics",
 ]
 
@@ -481,6 +483,38 @@ def hole_fraction(pred_mask, gt_mask, threshold: float = 0.5) -> torch.Tensor:
     holes = (silhouette & (pred.double() < threshold)).flatten(1).sum(1).double()
     values = holes / silhouette.flatten(1).sum(1).clamp_min(1).double()
     return values[0] if single else values
+
+
+def interior_hole_fraction(mask, threshold: float = 0.5, close_size: int | None = None) -> torch.Tensor:
+    """Holes of a render without ground truth (yaw turns, driving): the share of the render's own
+    envelope that it leaves uncovered. The envelope is the covered set (coverage ≥ ``threshold``)
+    closed by a ``close_size`` square (cracks and torn sheets up to that width) with every
+    enclosed hole filled; gaps open to the background wider than ``close_size`` are not counted.
+
+    Args:
+        mask: (B, H, W) or (H, W) coverage in [0, 1].
+        close_size: odd closing width in pixels; default ``2·round(H / 64) + 1`` (5 px at 128²).
+
+    Returns:
+        (B,) or 0-d float64 in [0, 1]; 0 for an empty render.
+    """
+    m = torch.as_tensor(mask).detach().cpu()
+    single = m.ndim == 2
+    if m.ndim not in (2, 3):
+        raise ValueError(f"interior_hole_fraction: expected (H, W) or (B, H, W), got shape {tuple(m.shape)}")
+    m = m[None] if single else m
+    size = close_size if close_size is not None else 2 * round(m.shape[-2] / 64) + 1
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"interior_hole_fraction: close_size must be odd and ≥ 1, got {size}")
+    covered = m.double() >= threshold
+    closed = close_mask(covered.double(), size) >= 0.5
+    values = []
+    for frame_covered, frame_closed in zip(covered.numpy(), closed.numpy()):
+        envelope = binary_fill_holes(frame_closed)
+        area = envelope.sum()
+        values.append(float((envelope & ~frame_covered).sum() / area) if area else 0.0)
+    out = torch.tensor(values, dtype=torch.float64)
+    return out[0] if single else out
 
 
 def mean_metrics(rows: Sequence[Mapping[str, object]], keys: Sequence[str]) -> dict[str, float | None]:

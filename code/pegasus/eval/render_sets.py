@@ -15,7 +15,8 @@ frames and ``<frame_name>`` for driving / yaw frames):
 - ``comparison.mp4``: ground truth | rgb side by side (sets with ground truth);
 - ``grid.png``: a few evenly spaced frames (rows) × GT, rgb, normal, albedo, shading, mask;
 - ``metrics.json`` / ``metrics.csv``: per-frame scores, their means and the settings
-  (sets with ground truth; :func:`write_metrics`).
+  (:func:`write_metrics`); sets without ground truth get the render's own holes there
+  (``interior_holes``; the yaw set also each frame's ``yaw_deg``).
 
 Scores use :mod:`pegasus.eval.metrics` on the rgb render *as written to PNG* (8-bit), so
 re-scoring the PNGs gives the same numbers.
@@ -45,7 +46,8 @@ from ..headmodel.lbs import POSE_DIM, POSE_SLOTS, mean_pose, turn_head
 from ..utils import atomic_path
 from ..utils.media import Mp4Writer, image_grid, put_label, write_png
 from ..utils.progress import progress as progress_bar
-from .metrics import METRIC_NAMES, LPIPS, frame_metrics, hole_fraction, load_lpips, mean_metrics
+from .metrics import (METRIC_NAMES, LPIPS, frame_metrics, hole_fraction, interior_hole_fraction, load_lpips,
+                      mean_metrics)
 from .settings import TestSettings
 
 __all__ = [
@@ -53,10 +55,12 @@ __all__ = [
     "CHANNELS",
     "Scoring",
     "HOLES",
+    "INTERIOR_HOLES",
     "Animation",
     "render_batches",
     "render_dataset",
     "driving_batches",
+    "yaw_angles",
     "yaw_turn_batches",
     "write_metrics",
     "NovelSet",
@@ -74,6 +78,8 @@ CHANNELS: tuple[str, ...] = ("rgb", "normal", "albedo", "shading", "mask")
 
 HOLES = "holes"
 """Column of :func:`pegasus.eval.metrics.hole_fraction` (when render_fn returns ``mask``)."""
+INTERIOR_HOLES = "interior_holes"
+"""Column of :func:`pegasus.eval.metrics.interior_hole_fraction` (sets without ground truth)."""
 
 _RANGE_TOLERANCE = 1e-3
 _LABEL_MIN_WIDTH = 96  # tiles narrower than this get no text label
@@ -209,6 +215,11 @@ def driving_batches(
                      batch_size)
 
 
+def yaw_angles(max_yaw_deg: float, n_frames: int) -> np.ndarray:
+    """(n_frames,) yaw of each frame of the yaw turn, degrees, −max … +max (n = 1: [−max])."""
+    return np.linspace(-max_yaw_deg, max_yaw_deg, n_frames)
+
+
 def yaw_turn_batches(
     target: Dataset,
     *,
@@ -253,8 +264,7 @@ def yaw_turn_batches(
         for slot in kept:
             base_pose[slot] = source.pose[0, slot].double().numpy()
     base_pose[POSE_SLOTS["global"]] = 0
-    yaws = np.linspace(-max_yaw_deg, max_yaw_deg, n_frames)  # n = 1: [−max]
-    pose = torch.from_numpy(turn_head(base_pose, yaws, 0.0)).float()
+    pose = torch.from_numpy(turn_head(base_pose, yaw_angles(max_yaw_deg, n_frames), 0.0)).float()
     names = tuple(f"{k + 1:04d}" for k in range(n_frames))
     return Animation(expression.float().expand(n_frames, n_expr).clone(), pose, item, names, batch_size)
 
@@ -318,8 +328,11 @@ def render_batches(
     settings: Mapping | None = None,
     progress: bool = True,
     description: str = "render",
+    frame_info: Sequence[Mapping] | None = None,
 ) -> list[dict]:
-    """Renders batches one at a time and writes PNGs, mp4s, a grid and (with ``gt``) metrics.
+    """Renders batches one at a time and writes PNGs, mp4s, a grid and metrics: scores against
+    ground truth with ``gt``, else the render's own holes (``interior_holes``,
+    :func:`pegasus.eval.metrics.interior_hole_fraction`) when render_fn returns ``mask``.
 
     Args:
         render_fn: ``batch -> {channel: tensor}``, display values in [0, 1]; called under
@@ -336,9 +349,11 @@ def render_batches(
         settings: extra settings recorded in ``metrics.json``.
         progress: show a tqdm bar.
         description: tqdm label.
+        frame_info: optional per-frame values added to the rows (e.g. ``{"yaw_deg": …}``).
 
     Returns:
-        Per-frame rows ``{"index", "frame", <metrics>}`` when ``gt``, else ``[]``.
+        Per-frame rows ``{"index", "frame", <frame_info>, <metrics>}`` (``[]`` without ``gt``
+        when the render has no mask).
     """
 
     out_dir = Path(out_dir)
@@ -389,7 +404,7 @@ def render_batches(
                 holes = (hole_fraction(out["mask"].detach().float().cpu(), batch.mask.cpu())
                          if "mask" in out and batch.mask is not None else None)
                 for k in range(b):
-                    row = {"index": frame + k, "frame": ids[k]}
+                    row = {"index": frame + k, "frame": ids[k], **(frame_info[frame + k] if frame_info else {})}
                     for suffix, score in zip(("", "_no_cloth"), scores):
                         for m in METRIC_NAMES:
                             row[m + suffix] = None if score[m] is None else float(score[m][k])
@@ -399,6 +414,10 @@ def render_batches(
                     truth_k = truth[k].numpy()
                     comparison.write(image_grid([_labelled(truth_k, "ground truth"),
                                                  _labelled(images["rgb"][k], "rgb")], n_cols=2, pad=0))
+            elif "mask" in out:
+                own_holes = interior_hole_fraction(out["mask"].detach().float().cpu())
+                rows.extend({"index": frame + k, "frame": ids[k], **(frame_info[frame + k] if frame_info else {}),
+                             INTERIOR_HOLES: float(own_holes[k])} for k in range(b))
             for k in range(b):
                 if frame + k in grid_at:
                     if gt:
@@ -417,6 +436,10 @@ def render_batches(
         means = mean_metrics(rows, columns)
         log.info("%s: %d frames, %s", description, len(rows),
                  ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} n/a" for k, v in means.items()))
+    elif rows:
+        write_metrics(out_dir, rows, {"columns": [INTERIOR_HOLES], **dict(settings or {})})
+        log.info("%s: %d frames, interior holes %.4f (max %.4f)", description, len(rows),
+                 float(np.mean([r[INTERIOR_HOLES] for r in rows])), max(r[INTERIOR_HOLES] for r in rows))
     return rows
 
 
@@ -574,8 +597,8 @@ def run_test_sets(
             it into ``out_dir/test_refined/`` (reported apart, never instead of ``test``).
 
     Returns:
-        {set name: per-frame metric rows} (rows for ``test`` and ``novel/<name>``; ``[]`` for
-        driving and yaw).
+        {set name: per-frame metric rows} (scores for ``test`` and ``novel/<name>``, interior
+        holes for driving and yaw).
     """
     out_dir = Path(out_dir)
     target_dataset = target_dataset if target_dataset is not None else test_dataset
@@ -607,7 +630,10 @@ def run_test_sets(
                                      n_frames=settings.yaw_frames, expression_frame=settings.yaw_expression_frame,
                                      camera_frame=settings.camera_frame, batch_size=settings.batch_size)
         results["yaw"] = render_batches(render_fn, animation, out_dir / "yaw", settings.channels,
-                                        n_frames=len(animation), description="yaw", **common)
+                                        n_frames=len(animation), description="yaw",
+                                        frame_info=[{"yaw_deg": float(y)}
+                                                    for y in yaw_angles(settings.yaw_max_deg, settings.yaw_frames)],
+                                        **common)
     if "novel" in settings.sets:
         if not novel_sets:
             log.info("novel set skipped: no novel view sets (test.novel_root = %s)", settings.novel_root)
