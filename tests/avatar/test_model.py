@@ -218,6 +218,19 @@ def test_surface_terms_measure_the_offset_along_the_head_model_normal(make):
     assert ((grad * normals[on_faces][own & (depth[on_faces] > 0)]).sum(-1) > 0).all()
 
 
+def test_head_model_coverage_is_the_posed_mesh_silhouette(make):
+    from pegasus.render.mesh import rasterize_mesh
+
+    hm = make.head_model()
+    batch = make.batch(hm, 2, 24, seed=6)
+    _, model = build(hm, batch)
+    coverage = model.head_model_coverage(batch)
+    posed = hm(shape=batch.shape, expression=batch.expression, pose=batch.pose).vertices
+    expected = rasterize_mesh(posed, hm.faces, batch.cameras).covered.float()
+    assert coverage.shape == (2, 24, 24) and 0 < float(coverage.mean()) < 1
+    torch.testing.assert_close(coverage, expected)
+
+
 def test_latent_conditioning(make):
     hm = make.head_model()
     batch = make.batch(hm, 2, 16)

@@ -64,16 +64,17 @@ def _fake_render(perturb=None):
         if batch.rgb is not None:
             rgb = batch.rgb.clone()
             mask = batch.mask
-        else:  # driving / yaw: grey level from the neck yaw, so frames differ
-            level = (0.5 + batch.pose[:, 4]).clamp(0, 1)
+        else:  # driving / yaw: grey level from the neck yaw, so frames differ; the left quarter
+            level = (0.5 + batch.pose[:, 4]).clamp(0, 1)  # of a whole-image head model left uncovered
             rgb = level[:, None, None, None].expand(b, h, w, 3).clone()
             mask = torch.ones(b, h, w)
+            mask[..., : w // 4] = 0
         if perturb is not None:
             rgb = perturb(batch, rgb)
         normal = torch.zeros(b, h, w, 3)
         normal[..., 2] = -1
         return {"rgb": rgb, "normal": normal_to_display(normal, mask), "albedo": rgb * 0.8,
-                "shading": torch.full((b, h, w, 3), 0.7), "mask": mask}
+                "shading": torch.full((b, h, w, 3), 0.7), "mask": mask, "head_mask": torch.ones(b, h, w)}
 
     return render_fn
 
@@ -209,7 +210,7 @@ def test_driving_batches_carry_driving_motion_and_target_camera(dataset, tmp_pat
     assert _count_frames(tmp_path / "drv" / "rgb.mp4") == 7
     assert not (tmp_path / "drv" / "comparison.mp4").exists()
     report = json.loads((tmp_path / "drv" / "metrics.json").read_text())  # no ground truth: the render's own holes
-    assert report["count"] == 7 and list(report["mean"]) == ["interior_holes"]
+    assert report["count"] == 7 and list(report["mean"]) == ["interior_holes", "head_holes"]
 
 
 def test_yaw_turn_goes_around_the_mean_pose_and_expression(dataset):
@@ -254,7 +255,12 @@ def test_run_test_sets_from_the_config(dataset, tmp_path):
     assert _count_frames(tmp_path / "eval" / "driving" / "mask.mp4") == 2  # stride 2 of 3 frames
     assert (tmp_path / "eval" / "yaw" / "grid.png").is_file()
     assert [r["yaw_deg"] for r in results["yaw"]] == pytest.approx([-30, -10, 10, 30])  # with their own holes
-    assert all(0.0 <= r["interior_holes"] <= 1.0 for r in results["yaw"] + results["driving"])
+    assert list(json.loads((tmp_path / "eval" / "yaw" / "metrics.json").read_text())["mean"]) == [
+        "interior_holes", "head_holes"]  # yaw_deg is described, not averaged
+    w = dataset[0].cameras.image_size[1]
+    for row in results["yaw"] + results["driving"]:  # the uncovered quarter is open to the background:
+        assert row["interior_holes"] == 0.0  # no hole of the render itself, but a quarter of the head model
+        assert row["head_holes"] == pytest.approx((w // 4) / w)
     with pytest.raises(ConfigError, match=r"test.sets=\[test, video\]: item 1 \('video'\): must be one of"):
         load_config(REPO / "confs" / "base.conf", ["test.sets=[test, video]"])
 

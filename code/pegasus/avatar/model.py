@@ -24,6 +24,7 @@ from torch import nn
 from ..data import parts
 from ..data.batch import FrameBatch
 from ..headmodel.model import HeadModel
+from ..render.mesh import rasterize_mesh
 from ..render.points import render_points
 from . import losses as L
 from .channels import AvatarOutput, ChannelLayout
@@ -207,6 +208,15 @@ class PointAvatar(nn.Module):
                             shading=image["shading"], part=image.get("part"), semantic=image.get("semantic"),
                             visible=rendering.visible, points=state, point_weights=rendering.point_weights,
                             eikonal_gradient=eikonal)
+
+    @torch.no_grad()
+    def head_model_coverage(self, batch: FrameBatch) -> torch.Tensor:
+        """(B, H, W) float 0/1: where the head model's mesh, posed as each frame, covers the
+        image: a silhouette the avatar should cover at any view (views without ground truth)."""
+        frame, _ = head_model_states(self.head_model, batch, self.canonical_expression, self.canonical_jaw_opening,
+                                     self.settings.shape_cancel)
+        cameras = batch.cameras.to(device=frame.vertices.device, dtype=frame.vertices.dtype)
+        return rasterize_mesh(frame.vertices, self.head_model.faces, cameras).covered.float()
 
     def _eikonal_gradients(self, state: PointPass) -> torch.Tensor:
         """∇SDF at the points and at uniformly jittered copies (±loss.eikonal_jitter)."""

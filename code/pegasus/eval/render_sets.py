@@ -16,7 +16,8 @@ frames and ``<frame_name>`` for driving / yaw frames):
 - ``grid.png``: a few evenly spaced frames (rows) × GT, rgb, normal, albedo, shading, mask;
 - ``metrics.json`` / ``metrics.csv``: per-frame scores, their means and the settings
   (:func:`write_metrics`); sets without ground truth get the render's own holes there
-  (``interior_holes``; the yaw set also each frame's ``yaw_deg``).
+  (``interior_holes``, and ``head_holes`` against a ``head_mask`` from render_fn; the yaw set
+  also each frame's ``yaw_deg``).
 
 Scores use :mod:`pegasus.eval.metrics` on the rgb render *as written to PNG* (8-bit), so
 re-scoring the PNGs gives the same numbers.
@@ -56,6 +57,7 @@ __all__ = [
     "Scoring",
     "HOLES",
     "INTERIOR_HOLES",
+    "HEAD_HOLES",
     "Animation",
     "render_batches",
     "render_dataset",
@@ -80,6 +82,9 @@ HOLES = "holes"
 """Column of :func:`pegasus.eval.metrics.hole_fraction` (when render_fn returns ``mask``)."""
 INTERIOR_HOLES = "interior_holes"
 """Column of :func:`pegasus.eval.metrics.interior_hole_fraction` (sets without ground truth)."""
+HEAD_HOLES = "head_holes"
+"""Column of :func:`pegasus.eval.metrics.hole_fraction` against the render_fn's ``head_mask``
+(the posed head model's silhouette), in sets without ground truth."""
 
 _RANGE_TOLERANCE = 1e-3
 _LABEL_MIN_WIDTH = 96  # tiles narrower than this get no text label
@@ -332,7 +337,9 @@ def render_batches(
 ) -> list[dict]:
     """Renders batches one at a time and writes PNGs, mp4s, a grid and metrics: scores against
     ground truth with ``gt``, else the render's own holes (``interior_holes``,
-    :func:`pegasus.eval.metrics.interior_hole_fraction`) when render_fn returns ``mask``.
+    :func:`pegasus.eval.metrics.interior_hole_fraction`) when render_fn returns ``mask``, and
+    the share of the posed head model's silhouette it leaves uncovered (``head_holes``) when
+    render_fn also returns ``head_mask``.
 
     Args:
         render_fn: ``batch -> {channel: tensor}``, display values in [0, 1]; called under
@@ -415,9 +422,16 @@ def render_batches(
                     comparison.write(image_grid([_labelled(truth_k, "ground truth"),
                                                  _labelled(images["rgb"][k], "rgb")], n_cols=2, pad=0))
             elif "mask" in out:
-                own_holes = interior_hole_fraction(out["mask"].detach().float().cpu())
-                rows.extend({"index": frame + k, "frame": ids[k], **(frame_info[frame + k] if frame_info else {}),
-                             INTERIOR_HOLES: float(own_holes[k])} for k in range(b))
+                coverage = out["mask"].detach().float().cpu()
+                own_holes = interior_hole_fraction(coverage)
+                head_holes = (hole_fraction(coverage, out["head_mask"].detach().float().cpu())
+                              if "head_mask" in out else None)
+                for k in range(b):
+                    row = {"index": frame + k, "frame": ids[k], **(frame_info[frame + k] if frame_info else {}),
+                           INTERIOR_HOLES: float(own_holes[k])}
+                    if head_holes is not None:
+                        row[HEAD_HOLES] = float(head_holes[k])
+                    rows.append(row)
             for k in range(b):
                 if frame + k in grid_at:
                     if gt:
@@ -432,12 +446,13 @@ def render_batches(
     if gt:
         columns = scoring.columns(holes=bool(rows) and HOLES in rows[0])
         write_metrics(out_dir, rows, {"scoring": scoring.describe(), "columns": list(columns),
-                                      **dict(settings or {})})
+                                      **dict(settings or {})}, descriptive=tuple(frame_info[0]) if frame_info else ())
         means = mean_metrics(rows, columns)
         log.info("%s: %d frames, %s", description, len(rows),
                  ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} n/a" for k, v in means.items()))
     elif rows:
-        write_metrics(out_dir, rows, {"columns": [INTERIOR_HOLES], **dict(settings or {})})
+        write_metrics(out_dir, rows, {"columns": [c for c in (INTERIOR_HOLES, HEAD_HOLES) if c in rows[0]],
+                                      **dict(settings or {})}, descriptive=tuple(frame_info[0]) if frame_info else ())
         log.info("%s: %d frames, interior holes %.4f (max %.4f)", description, len(rows),
                  float(np.mean([r[INTERIOR_HOLES] for r in rows])), max(r[INTERIOR_HOLES] for r in rows))
     return rows
@@ -501,8 +516,10 @@ def _write_json_and_csv(json_path: Path, report: Mapping, csv_path: Path, column
         tmp.write_text(buffer.getvalue(), encoding="utf-8")
 
 
-def write_metrics(out_dir: str | os.PathLike, rows: Sequence[Mapping], settings: Mapping) -> tuple[Path, Path]:
-    """Writes ``metrics.json`` and ``metrics.csv`` atomically.
+def write_metrics(out_dir: str | os.PathLike, rows: Sequence[Mapping], settings: Mapping,
+                  descriptive: Sequence[str] = ()) -> tuple[Path, Path]:
+    """Writes ``metrics.json`` and ``metrics.csv`` atomically (``descriptive`` columns, e.g.
+    ``yaw_deg``, are written but not averaged).
 
     ``metrics.json``: ``{"count": N, "mean": {metric: mean over frames or null},
     "frames": [row, …], "settings": {…}}``. ``metrics.csv``: one line per frame with the
@@ -514,7 +531,7 @@ def write_metrics(out_dir: str | os.PathLike, rows: Sequence[Mapping], settings:
     """
     out_dir = Path(out_dir)
     columns = list(rows[0]) if rows else ["index", "frame"]
-    metric_columns = [c for c in columns if c not in ("index", "frame")]
+    metric_columns = [c for c in columns if c not in ("index", "frame", *descriptive)]
     clean = [{k: _json_value(v) for k, v in row.items()} for row in rows]
     report = {
         "count": len(rows),
