@@ -98,6 +98,9 @@ def test_training_lowers_the_loss_and_test_writes_metrics(tiny_train_config):
     metrics = run / "test" / "latest" / "test" / "metrics.json"
     assert metrics.is_file()
     assert (run / "test" / "latest" / "yaw" / "rgb.mp4").is_file()
+    yaw = json.loads((run / "test" / "latest" / "yaw" / "metrics.json").read_text())  # holes against the head model
+    assert set(yaw["mean"]) == {"interior_holes", "head_holes"} and 0.0 <= yaw["mean"]["head_holes"] < 1.0
+    assert "head_holes" not in json.loads(metrics.read_text())["mean"]  # sets with ground truth score against it
     assert (run / "export" / "canonical.ply").is_file()
     # the novel views and expressions of the database, scored per view with their holes
     assert main(["test", "--conf", conf, "test.sets=[novel]"]) == 0

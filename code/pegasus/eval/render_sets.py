@@ -373,6 +373,11 @@ def render_batches(
     rows: list[dict] = []
     warned: set[str] = set()
     frame = 0
+    descriptive = tuple(frame_info[0]) if frame_info else ()
+
+    def row_start(index: int, frame_id: str) -> dict:
+        return {"index": index, "frame": frame_id, **(frame_info[index] if frame_info else {})}
+
     with contextlib.ExitStack() as stack:
         videos = {c: stack.enter_context(Mp4Writer(out_dir / f"{c}.mp4", fps)) for c in channels}
         comparison = stack.enter_context(Mp4Writer(out_dir / "comparison.mp4", fps)) if gt else None
@@ -411,7 +416,7 @@ def render_batches(
                 holes = (hole_fraction(out["mask"].detach().float().cpu(), batch.mask.cpu())
                          if "mask" in out and batch.mask is not None else None)
                 for k in range(b):
-                    row = {"index": frame + k, "frame": ids[k], **(frame_info[frame + k] if frame_info else {})}
+                    row = row_start(frame + k, ids[k])
                     for suffix, score in zip(("", "_no_cloth"), scores):
                         for m in METRIC_NAMES:
                             row[m + suffix] = None if score[m] is None else float(score[m][k])
@@ -427,8 +432,7 @@ def render_batches(
                 head_holes = (hole_fraction(coverage, out["head_mask"].detach().float().cpu())
                               if "head_mask" in out else None)
                 for k in range(b):
-                    row = {"index": frame + k, "frame": ids[k], **(frame_info[frame + k] if frame_info else {}),
-                           INTERIOR_HOLES: float(own_holes[k])}
+                    row = {**row_start(frame + k, ids[k]), INTERIOR_HOLES: float(own_holes[k])}
                     if head_holes is not None:
                         row[HEAD_HOLES] = float(head_holes[k])
                     rows.append(row)
@@ -446,13 +450,13 @@ def render_batches(
     if gt:
         columns = scoring.columns(holes=bool(rows) and HOLES in rows[0])
         write_metrics(out_dir, rows, {"scoring": scoring.describe(), "columns": list(columns),
-                                      **dict(settings or {})}, descriptive=tuple(frame_info[0]) if frame_info else ())
+                                      **dict(settings or {})}, descriptive=descriptive)
         means = mean_metrics(rows, columns)
         log.info("%s: %d frames, %s", description, len(rows),
                  ", ".join(f"{k} {v:.4f}" if v is not None else f"{k} n/a" for k, v in means.items()))
     elif rows:
         write_metrics(out_dir, rows, {"columns": [c for c in (INTERIOR_HOLES, HEAD_HOLES) if c in rows[0]],
-                                      **dict(settings or {})}, descriptive=tuple(frame_info[0]) if frame_info else ())
+                                      **dict(settings or {})}, descriptive=descriptive)
         log.info("%s: %d frames, interior holes %.4f (max %.4f)", description, len(rows),
                  float(np.mean([r[INTERIOR_HOLES] for r in rows])), max(r[INTERIOR_HOLES] for r in rows))
     return rows

@@ -163,14 +163,18 @@ def _display(out) -> dict[str, torch.Tensor]:
 
 def avatar_render_fn(model: PointAvatar, device: torch.device) -> Callable[[FrameBatch], dict]:
     """``render_fn(batch)`` for :mod:`pegasus.eval.render_sets`: display channels in [0, 1]
-    (``labels`` and ``part_<category>`` too when the model has a semantic head), and
-    ``head_mask``, the posed head model's silhouette (:meth:`PointAvatar.head_model_coverage`)."""
+    (``labels`` and ``part_<category>`` too when the model has a semantic head), and for
+    batches without ground truth ``head_mask``, the posed head model's silhouette
+    (:meth:`PointAvatar.head_model_coverage`)."""
 
     @torch.no_grad()
     def render(batch: FrameBatch) -> dict[str, torch.Tensor]:
         model.eval()
         batch = batch.to(device)
-        return {**_display(model(batch)), "head_mask": model.head_model_coverage(batch).cpu()}
+        channels = _display(model(batch))
+        if batch.rgb is None:  # no ground truth (driving, yaw): the silhouette to score holes against
+            channels["head_mask"] = model.head_model_coverage(batch).cpu()
+        return channels
 
     return render
 
