@@ -3,7 +3,9 @@
 #   1. the stand-in head model and its picture,
 #   2. the synthetic multi-person database (skipped where already complete),
 #   3. a single-person avatar of the database's target, trained on its training video,
-#   4. test renders, metrics and .ply exports on its held-out test video.
+#   4. test renders, metrics and .ply exports on its held-out test video,
+#   5. the DB avatar bank: one shared model of the database's eight other people, rendered with
+#      the target's motion and cameras and scored against the database's ground truth.
 # Extra arguments are config overrides (section.key=value), validated once and passed to every step.
 # --resume: an interrupted demo continues where it stopped; a finished one is only tested again.
 set -euo pipefail
@@ -13,3 +15,4 @@ VENV="${VENV:-.venv}"
 "$VENV/bin/pegasus" picture --conf confs/embedded.conf "$@"
 bash run/train.sh confs/embedded.conf --resume "$@"      # generates the database first
 bash run/test.sh confs/embedded.conf "$@"
+bash run/db_avatar.sh confs/db_bank_shared.conf "$@"     # complete work is skipped

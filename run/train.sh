@@ -16,7 +16,7 @@ if [[ $# -gt 0 && "$1" != *=* && "$1" != --* ]]; then conf="$1"; shift; fi
 overrides=()
 for arg in "$@"; do [[ "$arg" == *=* && "$arg" != --* ]] && overrides+=("$arg"); done
 "$VENV/bin/pegasus" config --conf "$conf" "${overrides[@]}" > /dev/null   # exit 2 on any problem
-"$VENV/bin/pegasus" synth-db --conf "$conf" --when-used "${overrides[@]}"  # when the dataset reads from it
+"$VENV/bin/pegasus" synth-db --conf "$conf" --when-used dataset "${overrides[@]}"  # when the dataset reads from it
 NPROC="${NPROC:-1}"; NNODES="${NNODES:-1}"
 if [[ "$NPROC" -gt 1 || "$NNODES" -gt 1 ]]; then
   exec "$VENV/bin/torchrun" --nproc_per_node="$NPROC" --nnodes="$NNODES" --node_rank="${NODE_RANK:-0}" \

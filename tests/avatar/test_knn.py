@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pegasus.avatar.knn import knn_points, nearest_vertex
+from pegasus.avatar.knn import knn_points, nearest_neighbours, nearest_vertex
 
 
 def _naive(points, vertices, k):
@@ -50,3 +50,15 @@ def test_batched_and_empty():
     assert dist.shape == (0, 1) and idx.shape == (0, 1)
     with pytest.raises(ValueError, match="k must lie"):
         knn_points(points[0], vertices, k=21)
+
+
+def test_nearest_neighbours_match_the_brute_force():
+    generator = torch.Generator().manual_seed(2)
+    queries, points = torch.randn(300, 3, generator=generator), torch.randn(200, 3, generator=generator)
+    distances, index = nearest_neighbours(queries, points, k=3)
+    brute = torch.cdist(queries.double(), points.double())
+    expected, expected_index = brute.topk(3, dim=1, largest=False)
+    torch.testing.assert_close(distances.double(), expected, rtol=0, atol=1e-5)
+    assert torch.equal(index, expected_index)
+    with pytest.raises(ValueError, match="k must lie"):
+        nearest_neighbours(queries, points[:2], k=3)

@@ -136,8 +136,9 @@ def test_state_dict_round_trip_across_a_size_change(make):
     batch = make.batch(hm, 1, 16)
     _, model = build(hm, batch)
     optimizer = torch.optim.Adam(model.parameter_groups())
-    model.points.end_epoch(0, None, optimizer)  # upsample: 200 → 400 points
-    assert model.points.num_points == 400
+    assert model.end_epoch(0, None, optimizer)  # seed and upsample: 200 → ≥ 400 points
+    count = model.points.num_points
+    assert count >= 400
     model.eval()
     with torch.no_grad():
         expected = model(batch).rgb
@@ -146,7 +147,7 @@ def test_state_dict_round_trip_across_a_size_change(make):
     _, fresh = build(hm, batch)
     fresh.load_state_dict(state)
     fresh.eval()
-    assert fresh.points.num_points == 400 and fresh.points.radius == pytest.approx(model.points.radius)
+    assert fresh.points.num_points == count and fresh.points.radius == pytest.approx(model.points.radius)
     with torch.no_grad():
         torch.testing.assert_close(fresh(batch).rgb, expected)
 
@@ -266,6 +267,24 @@ def test_latent_conditioning(make):
         torch.testing.assert_close(conditioned(batch, latent=torch.randn(z)).rgb, plain(batch).rgb)
 
 
+def test_frames_sharing_a_latent_run_the_networks_once(make):
+    hm = make.head_model()
+    batch = make.batch(hm, 3, 16, seed=2)
+    _, model = build(hm, batch, "model.latent.code_dim=4")
+    z = model.latent_codes.latent_dim
+    model.eval()
+    same = torch.randn(z).expand(3, -1)
+    with torch.no_grad():
+        state = model.point_pass(batch, latent=same)
+        assert state.latent.shape == (1, z) and state.canonical.shape[0] == 1  # one pass for the batch
+        together = model(batch, latent=same).rgb
+        for k in range(3):  # the same images as frame by frame
+            torch.testing.assert_close(together[k], model(batch.select([k]), latent=same[:1]).rgb[0])
+        mixed = same.clone()
+        mixed[1] += 1.0
+        assert model.point_pass(batch, latent=mixed).latent.shape == (3, z)
+
+
 def test_per_frame_refinement_uses_the_frames_rows(make):
     hm = make.head_model()
     batch = make.batch(hm, 2, 16)
@@ -323,3 +342,33 @@ def test_test_time_refinement_recovers_a_moved_pose(make):
     assert after < 0.5 * before, (before, after)
     assert not corrections[1][:, :3].any()  # the global slot stays zero
     assert all(p.grad is None for p in model.parameters())  # the model itself was not trained
+
+
+def test_mesh_fill_seeds_on_the_reference_mesh(make):
+    from pegasus.geometry.surface import face_areas
+
+    hm = make.head_model()
+    batch = make.batch(hm, 2, 16, seed=5)
+    _, model = build(hm, batch, "model.points.mesh_fill=true", "model.points.upsample_freq=1",
+                     "model.points.max_points=5000")
+    reference = model.reference_vertices()
+    with torch.no_grad():  # every point on one side of the head: the other side is bare
+        model.points.points = torch.nn.Parameter(reference[reference[:, 0] > 0.5 * reference[:, 0].max()])
+    original = model.points.points.detach().clone()
+    before = original.shape[0]
+    assert model.end_epoch(0, None)
+    seeded = model.points.num_points // 2 - before  # seeds first, then every point duplicated (cap not reached)
+    seeds = model.points.points.detach()[before:before + seeded]
+    spacing = torch.cdist(original, original).topk(2, dim=1, largest=False).values[:, 1].median()
+    assert seeds.shape[0] > 0 and bool((seeds[:, 0] < 0.5 * reference[:, 0].max()).float().mean() > 0.75)
+    assert bool((torch.cdist(seeds, original).min(1).values > 2.0 * spacing - 1e-6).all())
+    # each seed lies on a triangle of the reference mesh: its barycentric residual is ~0
+    faces = hm.faces.long()
+    a, b, c = (reference[faces[:, i]] for i in range(3))
+    normal = torch.linalg.cross(b - a, c - a)
+    normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    plane_distance = ((seeds[:, None] - a[None]) * normal[None]).sum(-1).abs()  # (S, F)
+    centroid_distance = (seeds[:, None] - ((a + b + c) / 3)[None]).norm(dim=-1)
+    nearest_faces = centroid_distance.topk(8, dim=1, largest=False).indices
+    assert float(plane_distance.gather(1, nearest_faces).min(1).values.max()) < 1e-5
+    assert bool((face_areas(reference, hm.faces) > 0).all())

@@ -8,8 +8,10 @@ from pegasus.avatar.points import PointCloudState, fibonacci_sphere, gather_para
 
 @pytest.fixture
 def schedule(settings):
-    """``schedule(**fields)``: (model.points of base.conf with fields replaced, last upsample epoch, seed)."""
+    """``schedule(**fields)``: (model.points of base.conf with fields replaced, last upsample epoch, seed);
+    without surface seeding unless ``mesh_fill=True`` is given (its tests pass the surface)."""
     def make(seed: int = 0, last_upsample_epoch: int | None = None, **fields):
+        fields.setdefault("mesh_fill", False)
         return dataclasses.replace(settings("model").points, **fields), last_upsample_epoch, seed
     return make
 
@@ -181,3 +183,56 @@ def test_schedule_validation(settings):
 
     with pytest.raises(ConfigError, match=r"command line: model.points.init_count=10: 10 is above max_points 5"):
         settings("model", "model.points.init_count=10", "model.points.max_points=5")
+
+
+def _plane(size: float = 1.0):
+    """A square [0, size]² in the z = 0 plane (two triangles)."""
+    vertices = torch.tensor([[0.0, 0.0, 0.0], [size, 0.0, 0.0], [size, size, 0.0], [0.0, size, 0.0]])
+    return vertices, torch.tensor([[0, 1, 2], [0, 2, 3]])
+
+
+def _grid_on_left_half(step: float = 0.05) -> torch.Tensor:
+    """A regular grid on x < 0.5 of the unit square (spacing ``step``)."""
+    xs = torch.arange(0.0, 0.5, step) + step / 2
+    ys = torch.arange(0.0, 1.0, step) + step / 2
+    gx, gy = torch.meshgrid(xs, ys, indexing="ij")
+    return torch.stack([gx.flatten(), gy.flatten(), torch.zeros(gx.numel())], dim=-1)
+
+
+def test_fill_from_surface_seeds_only_where_the_cloud_is_sparse(schedule):
+    cloud, optimizer, _ = _trained_state(schedule(init_count=200, max_points=1000, mesh_fill_spacing=2.0, seed=1))
+    with torch.no_grad():
+        cloud.points.copy_(_grid_on_left_half())  # 200 points, spacing 0.05, none on the right half
+    old_state = optimizer.state[cloud.points]["exp_avg"].clone()
+    added = cloud.fill_from_surface(*_plane(), epoch=3, optimizer=optimizer)
+    seeds = cloud.points.detach()[200:]
+    assert added == seeds.shape[0] and 40 < added < 200  # ~half of 200 samples, minus the band near the grid
+    assert torch.all(seeds[:, 0] > 0.5 + 0.05)  # farther than 2 × 0.05 from the grid (x ≤ 0.475)
+    assert torch.all(seeds[:, 2] == 0) and torch.all((seeds[:, :2] >= 0) & (seeds[:, :2] <= 1))
+    # every seed took the optimizer state of its nearest existing point
+    nearest = torch.cdist(seeds, _grid_on_left_half()).argmin(1)
+    torch.testing.assert_close(optimizer.state[cloud.points]["exp_avg"][200:], old_state[nearest])
+    assert optimizer.param_groups[0]["params"][0] is cloud.points
+    # the cap holds, and a dense cloud gets nothing
+    capped, _, _ = _trained_state(schedule(init_count=200, max_points=210))
+    with torch.no_grad():
+        capped.points.copy_(_grid_on_left_half())
+    assert capped.fill_from_surface(*_plane(), epoch=3) == 10
+    assert cloud.fill_from_surface(*_plane(0.45), epoch=3) == 0
+
+
+def test_end_epoch_seeds_before_duplicating_when_mesh_fill_is_on(schedule):
+    fields = dict(init_count=200, max_points=250, init_radius=0.1, radius_factor=0.5, min_radius=0.01,
+                  prune_from_epoch=100, upsample_freq=1)
+    off = PointCloudState(*schedule(mesh_fill=False, **fields))
+    on = PointCloudState(*schedule(mesh_fill=True, **fields))
+    with torch.no_grad():
+        off.points.copy_(_grid_on_left_half())
+        on.points.copy_(_grid_on_left_half())
+    assert off.end_epoch(0, None, surface=_plane()) and on.end_epoch(0, None, surface=_plane())
+    assert off.num_points == on.num_points == 250
+    assert int((off.points.detach()[:, 0] > 0.55).sum()) == 0  # duplicates stay by their parents
+    assert int((on.points.detach()[:, 0] > 0.55).sum()) >= 40  # seeds came first, duplicates filled the rest
+    assert on.radius == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="mesh_fill needs the reference mesh"):
+        PointCloudState(*schedule(mesh_fill=True, **fields)).end_epoch(0, None)

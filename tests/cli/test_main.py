@@ -62,6 +62,9 @@ def test_standin_is_cached_and_regenerated_when_settings_change(tmp_path, standi
 def test_synth_db_when_used_skips_a_dataset_elsewhere(tmp_path, caplog):
     caplog.set_level("INFO")
     database = tmp_path / "db"
-    assert main(["synth-db", "--when-used", "--conf", str(CONFS / "embedded.conf"), f"synth_db.root={database}",
-                 f"dataset.root={tmp_path / 'real'}"]) == 0
-    assert not database.exists() and "nothing to generate" in caplog.text
+    elsewhere = [f"synth_db.root={database}", f"dataset.root={tmp_path / 'real'}"]
+    assert main(["synth-db", "--when-used", "dataset", "--conf", str(CONFS / "embedded.conf"), *elsewhere]) == 0
+    assert not database.exists() and "the dataset does not read" in caplog.text
+    # the bank's entries name no root either: they read dataset.root too
+    assert main(["synth-db", "--when-used", "bank", "--conf", str(CONFS / "embedded.conf"), *elsewhere]) == 0
+    assert not database.exists() and "the bank does not read" in caplog.text

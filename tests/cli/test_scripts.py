@@ -1,6 +1,7 @@
 """The shell scripts users run: they validate first, pass overrides to every step and fail cleanly."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,29 @@ def test_train_script_validates_before_the_database_step(tmp_path):
     assert result.returncode == 2
     assert "command line: train.epocs=3: unknown key (did you mean 'train.epochs'?)" in result.stderr
     assert not database.exists()  # nothing was generated before the error
+
+
+def test_db_avatar_script_validates_before_the_database_step(tmp_path):
+    database = tmp_path / "db"
+    result = _bash("run/db_avatar.sh", f"synth_db.root={database}", "bank.mode=sometimes")
+    assert result.returncode == 2 and "bank.mode" in result.stderr and "per_video" in result.stderr
+    assert not database.exists()
+
+
+@pytest.mark.slow
+def test_db_avatar_script_runs_local_shards_and_writes_the_summary(tmp_path, tiny_sizes):
+    database, bank = tmp_path / "db", tmp_path / "bank"
+    people = "bank.people=[{subject = db_00, video = train, role = db}, {subject = db_01, video = train, role = db}]"
+    overrides = [f"synth_db.root={database}", f"standin.output={tmp_path / 'standin.npz'}", *tiny_sizes["db"],
+                 "synth_db.n_db=2", *tiny_sizes["model"], f"bank.root={bank}", people,
+                 "bank.drivers=[{subject = target, video = test}]", "train.epochs=1"]
+    result = subprocess.run(["bash", "run/db_avatar.sh", *overrides], cwd=REPO, capture_output=True, text=True,
+                            env={**os.environ, "VENV": VENV, "NPROC": "2"}, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((bank / "bank.json").read_text())
+    assert [job["job"] for job in summary["jobs"]] == ["db_00_train", "db_01_train"]
+    assert all(job["training"] is not None for job in summary["jobs"])  # one job in each shard process
+    assert "shard 0/2" in result.stderr and "shard 1/2" in result.stderr
 
 
 @pytest.mark.slow

@@ -270,3 +270,41 @@ def test_interior_hole_fraction_counts_enclosed_holes_and_thin_cracks_only():
                                torch.tensor([0.0, 100 / 2304, 0.0], dtype=torch.float64))
     with pytest.raises(ValueError, match="odd"):
         M.interior_hole_fraction(mask, close_size=4)
+
+
+def test_masked_psnr_scores_only_the_region():
+    from pegasus.eval.metrics import masked_psnr
+
+    gt = torch.full((2, 8, 8, 3), 0.5)
+    pred = gt.clone()
+    pred[0, :4] += 0.1  # error in the top half of frame 0 only
+    region = torch.zeros(2, 8, 8, dtype=torch.bool)
+    region[0, :4] = True  # frame 0: exactly the wrong pixels; frame 1: empty
+    values = masked_psnr(pred, gt, region)
+    assert float(values[0]) == pytest.approx(20.0, abs=1e-4)  # MSE 0.01 over the region
+    assert torch.isnan(values[1])
+    assert float(masked_psnr(pred[0], gt[0], ~region[0])) > 150  # the rest is exact
+    with pytest.raises(ValueError, match="region of shape"):
+        masked_psnr(pred, gt, region[:, :4])
+
+
+def test_interior_hole_mask_marks_the_pixels_the_fraction_counts():
+    from pegasus.eval.metrics import interior_hole_fraction, interior_hole_mask
+
+    coverage = torch.zeros(2, 32, 32)
+    coverage[:, 4:28, 4:28] = 1.0
+    coverage[0, 10:14, 10:14] = 0.0  # an enclosed 4×4 hole
+    holes = interior_hole_mask(coverage)
+    assert holes.dtype == torch.bool and int(holes[0].sum()) == 16 and int(holes[1].sum()) == 0
+    assert bool(holes[0, 10:14, 10:14].all())
+    torch.testing.assert_close(interior_hole_fraction(coverage), holes.flatten(1).sum(1).double() / 24 ** 2)
+
+
+def test_dilate_mask_grows_by_the_radius():
+    from pegasus.eval.metrics import dilate_mask
+
+    mask = torch.zeros(9, 9, dtype=torch.bool)
+    mask[4, 4] = True
+    grown = dilate_mask(mask, 2)
+    assert int(grown.sum()) == 25 and bool(grown[2:7, 2:7].all())
+    assert torch.equal(dilate_mask(mask[None], 0)[0], mask)

@@ -12,7 +12,7 @@ CONFS = Path(__file__).resolve().parents[2] / "confs"
 # Seed 11 with two DB people gives a hat wearer (db_00) and a bald eyeglasses wearer (db_01).
 TINY = ["synth_db.seed=11", "synth_db.n_db=2", "synth_db.image_size=64", "synth_db.train_frames=5",
         "synth_db.test_frames=4", "synth_db.gt_frame_stride=2", "synth_db.texture_size=256", "synth_db.workers=1",
-        "synth_db.contact_tile=64", "synth_db.batch_size=3"]
+        "synth_db.contact_tile=64", "synth_db.batch_size=3", "synth_db.driven_frame_stride=2"]
 
 
 def tiny_config(root: Path, standin: Path, *extra: str):

@@ -211,6 +211,45 @@ def test_novel_views_and_expressions_of_the_target_and_the_new_person(tiny_db, t
     assert VideoDataset.of_subject(root / NOVEL_DIR, "target", ["views", "expressions"])[0].rgb.shape == (1, 64, 64, 3)
 
 
+def test_cross_driven_ground_truth_is_the_db_person_with_the_targets_motion(tiny_db, tiny_settings, head_model):
+    from pegasus.synthdb.build import CROSS_DRIVEN_DIR, cross_driven_name
+    from pegasus.synthdb.motion import sample_motion
+    from pegasus.synthdb.scene import SceneRenderer
+
+    cfg, report = tiny_db
+    root, people = report.root, _people(report)
+    manifest = json.loads((root / GROUND_TRUTH_DIR / "manifest.json").read_text())["cross_driven"]
+    name = cross_driven_name("target", tiny_settings.test_video)
+    assert [(e["person"], e["driver"], e["frames"]) for e in manifest] == [
+        ("db_00", "target", ["1", "3"]), ("db_01", "target", ["1", "3"])]
+    driver = read_video(video_dir(root, "target", tiny_settings.test_video), require_images=False)
+    renderer = SceneRenderer(head_model, tiny_settings)
+    for entry in manifest:
+        person = entry["person"]
+        assert entry["path"] == f"{CROSS_DRIVEN_DIR}/{person}/{person}/{name}"
+        driven = read_video(root / entry["path"])
+        own = read_video(video_dir(root, person, tiny_settings.train_video), require_images=False)
+        np.testing.assert_array_equal(driven.shape_params, own.shape_params)  # the DB person's own shape …
+        assert not np.allclose(driven.shape_params, driver.shape_params)
+        np.testing.assert_array_equal(driven.intrinsics, driver.intrinsics)
+        scene = renderer.scene(people[person])
+        light = sample_motion(tiny_settings, person, tiny_settings.train_video, 1, renderer.expr_names,
+                              head_model.n_expr).light_direction
+        for frame, source in zip(driven.frames, driver.frames[::2]):  # … with the target's motion and camera
+            assert frame.name == source.name
+            for key in ("world_mat", "expression", "pose"):
+                np.testing.assert_array_equal(getattr(frame.flame, key), getattr(source.flame, key))
+            # the stored parameters reproduce the image
+            cameras = cameras_from_imavatar(torch.tensor(driven.intrinsics).float(),
+                                            torch.tensor(frame.flame.world_mat)[None].float(), driven.image_size)
+            again = renderer.render(scene, frame.flame.expression[None], frame.flame.pose[None], cameras, light, ())
+            assert np.abs(np.asarray(again.images[0]) - read_rgb(frame.image_path)).max() <= 1.5 / 255
+        record = json.loads((subject_dir(root / CROSS_DRIVEN_DIR, person) / "synth_db.json").read_text())
+        assert set(record["hashes"]) == {name}
+    # the loader reads it as a video of the DB person
+    assert len(VideoDataset.of_subject(root / CROSS_DRIVEN_DIR, "db_00", [name])) == 2
+
+
 def test_contact_sheet_and_previews(tiny_db, tiny_settings):
     report = tiny_db[1]
     sheet = read_rgb(report.contact_sheet)
@@ -237,12 +276,13 @@ def test_same_seed_gives_identical_files_and_complete_work_is_skipped(tiny_db, t
     image = video_dir(report.root, "target", "train") / "image" / "1.png"
     stamp = image.stat().st_mtime_ns
     rerun = build_database(cfg)
-    assert [s.jobs for s in rerun.stages[:3]] == [0, 0, 0] and image.stat().st_mtime_ns == stamp
+    assert [s.jobs for s in rerun.stages[:4]] == [0, 0, 0, 0] and image.stat().st_mtime_ns == stamp
 
     grown = build_database(tiny_config_factory(tmp_path / "again", "synth_db.n_db=3"))
-    videos, ground_truth = grown.stages[:2]
+    videos, ground_truth, _, driven = grown.stages[:4]
     assert videos.jobs == 2 and videos.skipped == 8  # only db_02's two videos
     assert ground_truth.jobs == 2  # the target and the new person with db_02
+    assert driven.jobs == 1 and driven.skipped == 2  # db_02 driven by the target
     assert image.stat().st_mtime_ns == stamp
     manifest = json.loads((report.root / GROUND_TRUTH_DIR / "manifest.json").read_text())
     assert "db_02" in {e["db_person"] for e in manifest["entries"]}

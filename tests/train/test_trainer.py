@@ -179,6 +179,27 @@ def test_two_people_train_resume_and_render_with_their_own_codes(tiny_train_conf
     assert (own - swapped).abs().max() > 1e-3
 
 
+def test_batches_by_video_hold_one_video_and_resume_exactly(tiny_train_config):
+    by_video = [*TWO_PEOPLE, "train.epochs=2", "train.batch_by_video=true"]
+    cfg = tiny_train_config(*by_video, "train.checkpoint_every_iters=2")
+    trainer = _trainer(cfg)
+    seen, step = [], trainer.train_step
+
+    def spy(batch, epoch):
+        seen.append(set(batch.video))
+        return step(batch, epoch)
+
+    trainer.train_step = spy
+    trainer.fit(stop_after_iterations=3)
+    assert len(seen) == 3 and all(len(videos) == 1 for videos in seen)
+    resumed = _trainer(cfg, mode="resume")  # from iter_0000002, mid-epoch
+    assert resumed.iteration == 2
+    resumed.fit()
+    straight = _trainer(tiny_train_config(*by_video, "experiment.name=straight"))
+    straight.fit()
+    _assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())
+
+
 def test_a_run_folder_with_checkpoints_is_never_overwritten_silently(tiny_train_config, caplog):
     caplog.set_level(logging.INFO)
     cfg = tiny_train_config("train.epochs=1")

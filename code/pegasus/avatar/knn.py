@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from scipy.spatial import cKDTree
 
-__all__ = ["knn_points", "nearest_vertex"]
+__all__ = ["knn_points", "nearest_vertex", "nearest_neighbours"]
 
 DEFAULT_CHUNK_ELEMENTS = 1 << 23  # distance-matrix entries held at once (32 MiB in float32)
 
@@ -95,3 +95,21 @@ def nearest_vertex(points: torch.Tensor, vertices: torch.Tensor) -> torch.Tensor
     tree = cKDTree(vertices.double().numpy())
     _, index = tree.query(points.reshape(-1, 3).double().numpy(), workers=torch.get_num_threads())
     return torch.from_numpy(index).to(torch.int64).reshape(points.shape[:-1])
+
+
+@torch.no_grad()
+def nearest_neighbours(queries: torch.Tensor, points: torch.Tensor, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(M, 3) queries, (N, 3) points → Euclidean distances (M, k), ascending, and int64
+    indices (M, k) of the k nearest points (a k-d tree on CPU, :func:`knn_points` elsewhere)."""
+    if queries.ndim != 2 or points.ndim != 2 or queries.shape[-1] != 3 or points.shape[-1] != 3:
+        raise ValueError(f"nearest_neighbours: expected (M, 3) and (N, 3), got {tuple(queries.shape)} and "
+                         f"{tuple(points.shape)}")
+    if not 1 <= k <= points.shape[0]:
+        raise ValueError(f"nearest_neighbours: k must lie in [1, N={points.shape[0]}], got {k}")
+    if queries.device.type != "cpu":
+        squared, index = knn_points(queries, points, k=k)
+        return squared.sqrt(), index
+    tree = cKDTree(points.double().numpy())
+    distances, index = tree.query(queries.double().numpy(), k=k, workers=torch.get_num_threads())
+    return (torch.from_numpy(distances).reshape(-1, k).to(queries.dtype),
+            torch.from_numpy(index).reshape(-1, k).to(torch.int64))

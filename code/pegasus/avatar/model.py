@@ -150,7 +150,8 @@ class PointAvatar(nn.Module):
         """The per-point pass of a batch.
 
         Args:
-            latent: None (from the batch's rows) or an explicit (Z,) / (B, Z) latent.
+            latent: None (from the batch's rows) or an explicit (Z,) / (B, Z) latent; B equal
+                rows count as one (the networks then run once for the batch).
             epoch: current epoch (0-based); per-frame refinement applies from
                 ``model.refine.start_epoch`` on, in training mode only.
             corrections: explicit (B, E), (B, 15), (B, 3) corrections of expression, pose and
@@ -162,6 +163,8 @@ class PointAvatar(nn.Module):
         frame, canonical = head_model_states(self.head_model, batch, self.canonical_expression,
                                              self.canonical_jaw_opening, self.settings.shape_cancel, corrections)
         latent = self._checked_latent(batch, latent)
+        if latent is not None and latent.shape[0] > 1 and bool((latent == latent[:1]).all()):
+            latent = latent[:1]  # one code for every frame (one video per batch): one network pass
         return self.networks.point_pass(self.points.points, latent, self.head_model, frame, canonical,
                                         batch.shape.to(self.canonical_expression), self.reference_vertices())
 
@@ -170,6 +173,14 @@ class PointAvatar(nn.Module):
         hm = self.head_model
         pose = hm.canonical_pose(self.canonical_jaw_opening)[None]
         return hm(shape=self.reference_shape[None], expression=self.reference_expression[None], pose=pose).vertices[0]
+
+    @torch.no_grad()
+    def end_epoch(self, epoch: int, visible: torch.Tensor | None,
+                  optimizer: torch.optim.Optimizer | None = None) -> bool:
+        """The point cloud's prune/upsample schedule after ``epoch`` (:meth:`PointCloudState.end_epoch`),
+        seeding from the reference canonical mesh when ``model.points.mesh_fill`` is on."""
+        surface = (self.reference_vertices(), self.head_model.faces) if self.settings.points.mesh_fill else None
+        return self.points.end_epoch(epoch, visible, optimizer, surface)
 
     def _checked_latent(self, batch: FrameBatch, latent: torch.Tensor | None) -> torch.Tensor | None:
         if latent is None:

@@ -7,9 +7,16 @@ the state then
 
 1. prunes the invisible points (from ``prune_from_epoch`` on, while the radius is at least
    ``prune_min_radius`` and, unless ``prune_at_min_radius``, above its floor ``min_radius``), and
-2. every ``upsample_freq`` epochs, up to ``last_upsample_epoch``, duplicates every point
-   with a uniform jitter of ±r/2 per axis (filling up to ``max_points`` when doubling would
-   exceed it) and shrinks the radius by ``radius_factor`` (not below ``min_radius``).
+2. every ``upsample_freq`` epochs, up to ``last_upsample_epoch``, first (with
+   ``mesh_fill``) seeds points on the reference head-model surface where the cloud is sparse
+   (:meth:`PointCloudState.fill_from_surface`), then duplicates every point with a uniform
+   jitter of ±r/2 per axis (filling up to ``max_points`` when doubling would exceed it) and
+   shrinks the radius by ``radius_factor`` (not below ``min_radius``).
+
+Duplication keeps the cloud's density where training put it: a near-frontal clip sees the
+cheeks and the sides of the head at grazing angles, covers them with few points, and every
+doubling keeps them few, so a turned head shows holes there. Seeding from the head model's
+surface spreads the points by area instead.
 
 The optimizer is edited in place, as gsplat's strategies do: the new point tensor replaces
 the old one inside its existing param group and Adam's per-row moments are gathered with
@@ -26,6 +33,8 @@ import math
 import torch
 from torch import nn
 
+from ..geometry.surface import sample_mesh_surface
+from .knn import nearest_neighbours
 from .settings import PointSettings
 
 log = logging.getLogger(__name__)
@@ -48,9 +57,11 @@ def fibonacci_sphere(count: int, radius: float) -> torch.Tensor:
     return (radius * points).float()
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A CPU generator seeded from (seed, epoch), identical on every rank."""
-    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(epoch)) % (2**63))
+def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """A CPU generator seeded from (seed, epoch, stream), identical on every rank; streams
+    keep independent draws of one epoch (jitter, surface seeds) apart."""
+    return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(epoch) + int(stream) * 7_919_000_033)
+                                         % (2**63))
 
 
 @torch.no_grad()
@@ -146,6 +157,38 @@ class PointCloudState(nn.Module):
         return removed
 
     @torch.no_grad()
+    def fill_from_surface(self, vertices: torch.Tensor, faces: torch.Tensor, epoch: int,
+                          optimizer: torch.optim.Optimizer | None = None) -> int:
+        """Seeds points on a mesh where the cloud is sparse; returns how many were added.
+
+        N samples uniform by area on the mesh (N = the current number of points, so a sample
+        stands for as much surface as an average point) become points when their nearest
+        point is farther than ``mesh_fill_spacing`` × the cloud's median nearest-neighbour
+        distance, up to ``max_points``. Each seed takes its nearest point's optimizer state.
+
+        Args:
+            vertices: (V, 3) the reference canonical mesh, in the points' space.
+            faces: (F, 3) its triangles.
+        """
+        count = self.num_points
+        room = self.schedule.max_points - count
+        if room <= 0 or count < 2:
+            return 0
+        cloud = self.points.detach()
+        samples = sample_mesh_surface(vertices.detach().to(cloud), faces, count,
+                                      epoch_generator(self.seed, epoch, stream=1)).to(cloud)
+        spacing = nearest_neighbours(cloud, cloud, k=2)[0][:, 1].median()
+        distance, nearest = nearest_neighbours(samples, cloud)
+        sparse = (distance[:, 0] > self.schedule.mesh_fill_spacing * spacing).nonzero().squeeze(1)[:room]
+        if sparse.numel() == 0:
+            return 0
+        parents = nearest[sparse, 0]
+        index = torch.cat([torch.arange(count, device=cloud.device), parents])
+        delta = torch.cat([torch.zeros(count, 3, device=cloud.device), samples[sparse] - cloud[parents]])
+        self._replace(index, optimizer, delta)
+        return int(sparse.numel())
+
+    @torch.no_grad()
     def upsample(self, epoch: int, optimizer: torch.optim.Optimizer | None = None) -> int:
         """Duplicates points with ±r/2 uniform jitter up to 2N (or the cap); returns how many
         were added. The radius is not changed here (see :meth:`end_epoch`)."""
@@ -163,7 +206,8 @@ class PointCloudState(nn.Module):
         return added
 
     def end_epoch(
-        self, epoch: int, visible: torch.Tensor | None, optimizer: torch.optim.Optimizer | None = None
+        self, epoch: int, visible: torch.Tensor | None, optimizer: torch.optim.Optimizer | None = None,
+        surface: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> bool:
         """Applies the schedule after epoch ``epoch`` (0-based).
 
@@ -172,6 +216,8 @@ class PointCloudState(nn.Module):
             visible: (N,) bool, points visible in any frame of the epoch (OR over batches and
                 ranks), or None to skip pruning.
             optimizer: the live optimizer (edited in place), or None.
+            surface: (vertices (V, 3), faces (F, 3)) of the reference canonical mesh, seeded
+                at every upsampling when ``mesh_fill`` is on (required then).
 
         Returns:
             True when the number of points changed (the trainer then rebuilds its DDP
@@ -192,7 +238,14 @@ class PointCloudState(nn.Module):
                     changed = True
         if (epoch + 1) % s.upsample_freq == 0 and (self.last_upsample_epoch is None
                                                    or epoch <= self.last_upsample_epoch):
-            added = self.upsample(epoch, optimizer)
+            seeded = 0
+            if s.mesh_fill:
+                if surface is None:
+                    raise ValueError("model.points.mesh_fill needs the reference mesh (end_epoch(surface=...))")
+                seeded = self.fill_from_surface(*surface, epoch, optimizer)
+                if seeded:
+                    log.info("epoch %d: seeded %d points on the head-model surface", epoch, seeded)
+            added = seeded + self.upsample(epoch, optimizer)
             if added:
                 self.radius = max(self.radius * s.radius_factor, s.min_radius)
                 log.info("epoch %d: upsampled +%d → %d points, radius %.4f", epoch, added, self.num_points,

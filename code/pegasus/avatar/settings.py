@@ -31,6 +31,10 @@ class PointSettings(Section):
     settle_epochs: int = setting("no upsampling in the last n epochs: the last duplicated points get n epochs "
                                  "to settle", ge=0)
     max_points: int = setting("cap on the number of points (PointAvatar 409600, PEGASUS 174000)", ge=1)
+    mesh_fill: bool = setting("at every upsampling, first seed points on the reference head-model surface where "
+                              "the cloud is sparse (not in PointAvatar: sides of the head at novel views)")
+    mesh_fill_spacing: float = setting("a surface sample becomes a point when its nearest point is farther than "
+                                       "this × the cloud's median nearest-neighbour distance", gt=0)
 
     def problems(self) -> list[str]:
         if self.init_count > self.max_points:

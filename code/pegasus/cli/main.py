@@ -49,10 +49,12 @@ def _cmd_picture(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _reads_synth_db(cfg: Config) -> bool:
-    """Whether any video entry of the dataset lives in the synthetic database's folder."""
+def _reads_synth_db(cfg: Config, section: str = "dataset") -> bool:
+    """Whether any video entry of the dataset (or of the bank, its people and drivers) lives in
+    the synthetic database's folder."""
     ds = cfg.dataset
-    roots = {Path(entry.root or ds.root).resolve() for entry in (*ds.train, *ds.test) if entry.manifest is None}
+    entries = (*ds.train, *ds.test) if section == "dataset" else (*cfg.bank.people, *cfg.bank.drivers)
+    roots = {Path(entry.root or ds.root).resolve() for entry in entries if entry.manifest is None}
     return Path(cfg.synth_db.root).resolve() in roots
 
 
@@ -60,8 +62,8 @@ def _cmd_synth_db(cfg: Config, args: argparse.Namespace) -> int:
     """Generate (or complete) the synthetic multi-person video database with ground truth."""
     from ..synthdb.build import build_database
 
-    if args.when_used and not _reads_synth_db(cfg):
-        log.info("synth-db: the dataset does not read from %s; nothing to generate", cfg.synth_db.root)
+    if args.when_used and not _reads_synth_db(cfg, args.when_used):
+        log.info("synth-db: the %s does not read from %s; nothing to generate", args.when_used, cfg.synth_db.root)
         return 0
 
     report = build_database(cfg)
@@ -75,17 +77,20 @@ def _cmd_synth_db(cfg: Config, args: argparse.Namespace) -> int:
 
 def _cmd_train(cfg: Config, args: argparse.Namespace) -> int:
     """Train an avatar on cfg.dataset.train (torchrun for several processes)."""
-    from ..train.build import new_avatar
-    from ..train.distributed import init_distributed, seed_everything
-    from ..train.trainer import Trainer
+    from ..train.run import train_avatar
 
-    env = init_distributed(cfg.experiment.device)
-    seed_everything(cfg.experiment.seed, env.rank)
-    model, train_set = new_avatar(cfg, env.device)
-    mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
-    trainer = Trainer(cfg, env, model, train_set, mode=mode)
-    trainer.fit()
-    log.info("training done: %s", trainer.run_dir)
+    train_avatar(cfg, "resume" if args.resume else "overwrite" if args.overwrite else "new")
+    return 0
+
+
+def _cmd_db_avatar(cfg: Config, args: argparse.Namespace) -> int:
+    """Build the DB avatar bank: train its avatars, render them driven by the target, score the renders."""
+    from ..bank.jobs import parse_shard
+    from ..bank.run import build_bank
+
+    report = build_bank(cfg, parse_shard(args.shard), tuple(args.steps))
+    log.info("bank: trained %d job(s), rendered %d folder(s) now; summary %s", len(report.trained),
+             len(report.rendered), report.summary)
     return 0
 
 
@@ -189,6 +194,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "synth-db": _cmd_synth_db,
     "preprocess": _cmd_preprocess,
     "train": _cmd_train,
+    "db-avatar": _cmd_db_avatar,
     "test": _cmd_test,
     "export": _cmd_export,
 }
@@ -215,8 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
             start.add_argument("--overwrite", action="store_true",
                                help="start again in a run folder that holds checkpoints (deletes them and its logs)")
         if name == "synth-db":
-            cmd.add_argument("--when-used", action="store_true",
-                             help="generate only when the config's dataset reads videos from synth_db.root")
+            cmd.add_argument("--when-used", choices=("dataset", "bank"),
+                             help="generate only when the config's dataset (or the DB avatar bank) reads videos "
+                                  "from synth_db.root")
+        if name == "db-avatar":
+            from ..bank.run import BANK_STEPS
+
+            cmd.add_argument("--shard", default="0/1",
+                             help="i/n: do every n-th job from the i-th (cluster arrays, several local processes)")
+            cmd.add_argument("--steps", nargs="*", default=list(BANK_STEPS), choices=BANK_STEPS,
+                             help="train the avatars and/or render them cross-driven (default: both; none: only "
+                                  "write the summary <bank.root>/bank.json)")
         if name in ("test", "export"):
             cmd.add_argument("--checkpoint", help="checkpoint file (default: the run's latest.pt)")
     return parser

@@ -17,6 +17,7 @@ __all__ = ["sections", "schema"]
 def sections() -> dict[str, type]:
     """``{section name: declaring class}`` in the order of ``confs/base.conf``."""
     from ..avatar.settings import LossSettings, ModelSettings
+    from ..bank.settings import BankSettings
     from ..data.settings import DatasetSettings
     from ..eval.settings import PictureSettings, TestSettings
     from ..headmodel.settings import HeadModelSettings, StandinSettings
@@ -36,6 +37,7 @@ def sections() -> dict[str, type]:
         "model": ModelSettings,
         "loss": LossSettings,
         "preprocess": PreprocessSettings,
+        "bank": BankSettings,
     }
 
 

@@ -120,6 +120,10 @@ class VideoDataset(Dataset):
     def __len__(self) -> int:
         return len(self._items)
 
+    def video_ids(self) -> list[int]:
+        """The table position (``VideoRecord.id``) of every frame's video, in item order."""
+        return [record.id for record, _ in self._items]
+
     def motion(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(T, n_expr) expressions and (T, 15) poses of every frame, in item order (no image is read)."""
         expression = np.stack([fit_length(f.flame.expression, self.n_expr) for _, f in self._items])

@@ -49,6 +49,7 @@ from pegasus.geometry.camera import pixels_to_normalized
 from pegasus.utils import write_json
 
 __all__ = [
+    "with_identity",
     "FLAME_PARAMS_FILE",
     "KEYPOINTS_FILE",
     "IRIS_FILE",
@@ -144,6 +145,17 @@ class FlameParams:
     intrinsics: np.ndarray
     shape_params: np.ndarray
     frames: tuple[FlameFrame, ...]
+
+
+def with_identity(params: FlameParams, shape_params: np.ndarray) -> FlameParams:
+    """Another person driven by ``params``: the same cameras, expressions and poses with the
+    identity ``shape_params`` (S,). The frames' ``bbox`` and ``flame_keypoints`` belonged to the
+    driving person's face and are dropped (None)."""
+    shape_params = np.asarray(shape_params, dtype=np.float64)
+    if shape_params.ndim != 1:
+        raise ValueError(f"with_identity: shape_params must be (S,), got {shape_params.shape}")
+    frames = tuple(FlameFrame(f.name, f.world_mat, f.expression, f.pose) for f in params.frames)
+    return FlameParams(params.intrinsics, shape_params, frames)
 
 
 def keypoint_fields(landmarks: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

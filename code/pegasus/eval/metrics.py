@@ -42,6 +42,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.ndimage import binary_fill_holes
@@ -53,6 +54,8 @@ __all__ = [
     "METRIC_NAMES",
     "mae",
     "psnr",
+    "masked_psnr",
+    "dilate_mask",
     "ssim",
     "gaussian_window",
     "erode_dilate",
@@ -65,6 +68,7 @@ __all__ = [
     "frame_metrics",
     "hole_fraction",
     "interior_hole_fraction",
+    "interior_hole_mask",
     "mean_metrics",
 ]
 
@@ -130,6 +134,38 @@ def psnr(pred, gt) -> torch.Tensor:
     p, g, single = _pair(pred, gt)
     mse = (p - g).square().flatten(1).mean(1)
     return _out(-10.0 * torch.log10(mse.clamp_min(PSNR_MSE_FLOOR)), single)
+
+
+def masked_psnr(pred, gt, region) -> torch.Tensor:
+    """PSNR (dB, data range 1) of the mean squared error over the pixels of ``region`` only.
+
+    Args:
+        pred, gt: (B, H, W, 3) or (H, W, 3) images in [0, 1].
+        region: (B, H, W) or (H, W) bool (or 0/1) pixels to score.
+
+    Returns:
+        0-d or (B,) float64; NaN for a frame whose region is empty.
+    """
+    p, g, single = _pair(pred, gt)
+    r = torch.as_tensor(region).to(p.device).bool()
+    r = r[None] if r.ndim == 2 else r
+    if tuple(r.shape) != tuple(p.shape[:3]):
+        raise ValueError(f"masked_psnr: region of shape {tuple(r.shape)} for images of shape {tuple(p.shape)}")
+    squared = (p - g).square().mean(-1) * r
+    count = r.flatten(1).sum(1).double()
+    mse = squared.flatten(1).sum(1).double() / count.clamp_min(1)
+    values = -10.0 * torch.log10(mse.clamp_min(PSNR_MSE_FLOOR))
+    return _out(torch.where(count > 0, values, torch.full_like(values, float("nan"))), single)
+
+
+def dilate_mask(mask, radius: int) -> torch.Tensor:
+    """(B, H, W) or (H, W) bool mask grown by ``radius`` pixels (a (2r+1)² square) → bool."""
+    m = torch.as_tensor(mask).bool()
+    single = m.ndim == 2
+    m = m[None] if single else m
+    if radius > 0:
+        m = F.max_pool2d(m[:, None].float(), 2 * radius + 1, stride=1, padding=radius)[:, 0] > 0.5
+    return m[0] if single else m
 
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
@@ -485,6 +521,30 @@ def hole_fraction(pred_mask, gt_mask, threshold: float = 0.5) -> torch.Tensor:
     return values[0] if single else values
 
 
+def _render_envelopes(mask, threshold: float, close_size: int | None, what: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(B, H, W) bool coverage and envelope (coverage closed, enclosed holes filled) of renders."""
+    m = torch.as_tensor(mask).detach().cpu()
+    single = m.ndim == 2
+    if m.ndim not in (2, 3):
+        raise ValueError(f"{what}: expected (H, W) or (B, H, W), got shape {tuple(m.shape)}")
+    m = m[None] if single else m
+    size = close_size if close_size is not None else 2 * round(m.shape[-2] / 64) + 1
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"{what}: close_size must be odd and ≥ 1, got {size}")
+    covered = m.double() >= threshold
+    closed = (close_mask(covered.double(), size) >= 0.5).numpy()
+    envelope = np.stack([binary_fill_holes(frame) for frame in closed])
+    return covered.numpy(), envelope, single
+
+
+def interior_hole_mask(mask, threshold: float = 0.5, close_size: int | None = None) -> torch.Tensor:
+    """The holes of renders without ground truth as pixels: inside the render's own envelope
+    (see :func:`interior_hole_fraction`) and uncovered. (B, H, W) or (H, W) bool."""
+    covered, envelope, single = _render_envelopes(mask, threshold, close_size, "interior_hole_mask")
+    holes = torch.from_numpy(envelope & ~covered)
+    return holes[0] if single else holes
+
+
 def interior_hole_fraction(mask, threshold: float = 0.5, close_size: int | None = None) -> torch.Tensor:
     """Holes of a render without ground truth (yaw turns, driving): the share of the render's own
     envelope that it leaves uncovered. The envelope is the covered set (coverage ≥ ``threshold``)
@@ -498,22 +558,10 @@ def interior_hole_fraction(mask, threshold: float = 0.5, close_size: int | None 
     Returns:
         (B,) or 0-d float64 in [0, 1]; 0 for an empty render.
     """
-    m = torch.as_tensor(mask).detach().cpu()
-    single = m.ndim == 2
-    if m.ndim not in (2, 3):
-        raise ValueError(f"interior_hole_fraction: expected (H, W) or (B, H, W), got shape {tuple(m.shape)}")
-    m = m[None] if single else m
-    size = close_size if close_size is not None else 2 * round(m.shape[-2] / 64) + 1
-    if size < 1 or size % 2 == 0:
-        raise ValueError(f"interior_hole_fraction: close_size must be odd and ≥ 1, got {size}")
-    covered = m.double() >= threshold
-    closed = close_mask(covered.double(), size) >= 0.5
-    values = []
-    for frame_covered, frame_closed in zip(covered.numpy(), closed.numpy()):
-        envelope = binary_fill_holes(frame_closed)
-        area = envelope.sum()
-        values.append(float((envelope & ~frame_covered).sum() / area) if area else 0.0)
-    out = torch.tensor(values, dtype=torch.float64)
+    covered, envelope, single = _render_envelopes(mask, threshold, close_size, "interior_hole_fraction")
+    area = envelope.reshape(len(envelope), -1).sum(1)
+    holes = (envelope & ~covered).reshape(len(envelope), -1).sum(1)
+    out = torch.from_numpy(np.where(area > 0, holes / np.maximum(area, 1), 0.0)).double()
     return out[0] if single else out
 
 

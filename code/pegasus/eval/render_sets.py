@@ -43,6 +43,7 @@ from ..data.batch import NO_ROW, FrameBatch, collate_frames
 from ..data.images import to_uint8
 from ..data.imavatar import FLAME_PARAMS_FILE, read_flame_params
 from ..data.videos import fit_length
+from ..geometry.camera import PinholeCameras
 from ..headmodel.lbs import POSE_DIM, POSE_SLOTS, mean_pose, turn_head
 from ..utils import atomic_path
 from ..utils.media import Mp4Writer, image_grid, put_label, write_png
@@ -130,11 +131,12 @@ class Scoring:
 
 @dataclass(frozen=True, eq=False)
 class Animation:
-    """Frames to render with one target frame's camera, identity, person and codes but other motion.
+    """Frames to render with one target frame's identity, person and codes but other motion.
 
-    Iterating yields :class:`FrameBatch` es without images: the target frame's camera, shape,
-    subject and latent rows repeated, the animation's ``expression`` and ``pose``, no per-frame
-    refinement (:data:`NO_ROW`) and the animation's frame names.
+    Iterating yields :class:`FrameBatch` es without images: the target frame's subject and
+    latent rows repeated, its camera and shape unless ``cameras`` / ``shape`` are given, the
+    animation's ``expression`` and ``pose``, no per-frame refinement (:data:`NO_ROW`) and the
+    animation's frame names.
 
     Attributes:
         expression: (N, E) float32 per-frame expressions (E = the target dataset's n_expr).
@@ -142,6 +144,8 @@ class Animation:
         target: the target frame (a batch of one).
         frame_names: N names, used for file names.
         batch_size: frames per batch.
+        cameras: None (the target frame's camera) or N per-frame cameras (another video's).
+        shape: None (the target frame's identity) or (S,) identity coefficients.
     """
 
     expression: torch.Tensor
@@ -149,6 +153,8 @@ class Animation:
     target: FrameBatch
     frame_names: tuple[str, ...]
     batch_size: int = 1
+    cameras: PinholeCameras | None = None
+    shape: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         n = len(self.frame_names)
@@ -157,6 +163,11 @@ class Animation:
                 f"Animation: expression {tuple(self.expression.shape)}, pose {tuple(self.pose.shape)}, "
                 f"{len(self.target)} target frames for {n} frames (expected (N, E), (N, {POSE_DIM}), 1 frame)"
             )
+        if self.cameras is not None and len(self.cameras) != n:
+            raise ValueError(f"Animation: {len(self.cameras)} cameras for {n} frames")
+        if self.shape is not None and tuple(self.shape.shape) != tuple(self.target.shape.shape[1:]):
+            raise ValueError(f"Animation: shape {tuple(self.shape.shape)}, expected "
+                             f"{tuple(self.target.shape.shape[1:])} like the target's")
         if self.batch_size < 1:
             raise ValueError(f"Animation: batch_size must be ≥ 1, got {self.batch_size}")
 
@@ -170,8 +181,10 @@ class Animation:
             b = stop - start
             repeat = t.select([0] * b)
             yield FrameBatch(
-                cameras=repeat.cameras, expression=self.expression[start:stop], pose=self.pose[start:stop],
-                shape=repeat.shape, video_id=repeat.video_id, subject_id=repeat.subject_id,
+                cameras=repeat.cameras if self.cameras is None else self.cameras[start:stop],
+                expression=self.expression[start:stop], pose=self.pose[start:stop],
+                shape=repeat.shape if self.shape is None else self.shape.to(repeat.shape)[None].expand(b, -1),
+                video_id=repeat.video_id, subject_id=repeat.subject_id,
                 frame_index=torch.full((b,), NO_ROW, dtype=torch.int64),
                 refine_row=torch.full((b,), NO_ROW, dtype=torch.int64),
                 frame_name=tuple(self.frame_names[start:stop]), video=("",) * b, latent_rows=repeat.latent_rows,

@@ -12,6 +12,11 @@ Layout under ``synth_db.root`` (see docs/synth_db.md)::
                                           and the novel sets
     novel/<person>/<person>/{views,expressions}/   the target and the new person at novel head
                                           rotations and expressions (views.json: each frame's offsets)
+    cross_driven/<db>/<db>/<target>_<test video>/  each DB person driven by the target's test
+                                          video: the target's cameras, expressions and poses, the DB
+                                          person's own shape, look and light (every
+                                          ``driven_frame_stride``-th frame; the DB avatar bank's
+                                          cross-driven renders are scored against it)
     people.json                           the population: roles, identities, parts, videos
     contact_sheet.png, previews/<person>_<video>.mp4, synth_db.conf (the resolved config)
 
@@ -29,7 +34,7 @@ import logging
 import multiprocessing
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -39,7 +44,7 @@ import torch
 from ..config import Config, ConfigError, save_config
 from ..data.images import to_uint8
 from ..data.imavatar import (FLAME_PARAMS_FILE, VIEWS_FILE, FlameFrame, FlameParams, keypoint_fields,
-                             numbered_frame_names, read_video, subject_dir, video_dir, write_video)
+                             numbered_frame_names, read_video, subject_dir, video_dir, with_identity, write_video)
 from ..utils.media import write_mp4, write_png
 from ..geometry.camera import cameras_from_imavatar
 from ..headmodel import head_model_from_config, resolve_head_model_path
@@ -53,12 +58,13 @@ from .previews import contact_sheet, person_card, preview_frame
 from .scene import SceneRenderer, orbit_camera, video_cameras
 from .settings import SynthDbSettings
 
-__all__ = ["GROUND_TRUTH_DIR", "RECORD_FILE", "MANIFEST_FILE", "PEOPLE_FILE", "CONTACT_SHEET_FILE", "PREVIEW_DIR",
-           "StageTiming", "BuildReport", "build_database", "ground_truth_name"]
+__all__ = ["GROUND_TRUTH_DIR", "CROSS_DRIVEN_DIR", "RECORD_FILE", "MANIFEST_FILE", "PEOPLE_FILE", "CONTACT_SHEET_FILE", "PREVIEW_DIR",
+           "StageTiming", "BuildReport", "build_database", "ground_truth_name", "cross_driven_name"]
 
 log = logging.getLogger(__name__)
 
 GROUND_TRUTH_DIR = "ground_truth"
+CROSS_DRIVEN_DIR = "cross_driven"
 RECORD_FILE = "synth_db.json"
 MANIFEST_FILE = "manifest.json"
 PEOPLE_FILE = "people.json"
@@ -73,6 +79,11 @@ _STANDIN_EXTRAS = ("vertex_region", "region_names", "shape_names", "expr_names")
 def ground_truth_name(category: str, db_person: str) -> str:
     """Folder name of "a person wearing ``db_person``'s ``category``" (METHOD §5/§6)."""
     return f"{category}_{db_person}"
+
+
+def cross_driven_name(driver: str, video: str) -> str:
+    """Folder name of "a person driven by ``driver``'s ``video``" (its motion and cameras)."""
+    return f"{driver}_{video}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -90,6 +101,12 @@ class _GroundTruthJob:
     person: Person
     donor: Person
     categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _DrivenJob:
+    person: Person  # the DB person rendered
+    driver: Person  # whose test video's motion and cameras drive it
 
 
 @dataclass(frozen=True)
@@ -217,6 +234,36 @@ def _run_ground_truth(job: _GroundTruthJob) -> _JobResult:
     return result
 
 
+def _run_driven(job: _DrivenJob) -> _JobResult:
+    state, result = _STATE, _JobResult()
+    settings, renderer = state.settings, state.renderer
+    begin = time.perf_counter()
+    test = read_video(video_dir(settings.root, job.driver.name, settings.test_video), require_images=False)
+    indices = list(range(0, len(test.frames), settings.driven_frame_stride))
+    motion = sample_motion(settings, job.driver.name, settings.test_video, len(test.frames), renderer.expr_names,
+                           renderer.model.n_expr)
+    own = sample_motion(settings, job.person.name, settings.train_video, 1, renderer.expr_names, renderer.model.n_expr)
+    motion = replace(motion, light_direction=own.light_direction)  # the DB person's light, as its avatar learnt it
+    scene = renderer.scene(job.person)
+    result.add("scene", time.perf_counter() - begin)
+    world_mats = np.stack([f.flame.world_mat for f in test.frames])
+    frames = _render_batches(scene, motion, test.intrinsics, world_mats, indices, (), result)
+    begin = time.perf_counter()
+    driven = with_identity(FlameParams(test.intrinsics, test.shape_params, tuple(test.frames[i].flame for i in indices)),
+                           scene.shape.double().numpy())
+    size = (settings.image_size, settings.image_size)
+    params = replace(driven, frames=tuple(
+        replace(frame, **dict(zip(("bbox", "flame_keypoints"), keypoint_fields(landmarks, size))))
+        for frame, landmarks in zip(driven.frames, frames["landmarks"])))
+    folder = video_dir(Path(settings.root) / CROSS_DRIVEN_DIR, job.person.name,
+                       cross_driven_name(job.driver.name, settings.test_video))
+    write_video(folder, params, frames["images"], frames["masks"], semantics=frames["labels"],
+                keypoints=[lm[:68] for lm in frames["landmarks"]], iris=[lm[68:70] for lm in frames["landmarks"]],
+                overwrite=True)
+    result.add("write", time.perf_counter() - begin)
+    return result
+
+
 def _run_novel(job: _NovelJob) -> _JobResult:
     state, result = _STATE, _JobResult()
     settings, renderer = state.settings, state.renderer
@@ -256,8 +303,8 @@ def _run_card(job: _CardJob) -> _JobResult:
 
 
 def _run_job(job) -> _JobResult:
-    runner = {_VideoJob: _run_video, _GroundTruthJob: _run_ground_truth, _NovelJob: _run_novel,
-              _CardJob: _run_card}[type(job)]
+    runner = {_VideoJob: _run_video, _GroundTruthJob: _run_ground_truth, _DrivenJob: _run_driven,
+              _NovelJob: _run_novel, _CardJob: _run_card}[type(job)]
     begin = time.process_time()
     result = runner(job)
     result.cpu_seconds = time.process_time() - begin
@@ -397,6 +444,9 @@ class _Plan:
     novel_hashes: dict[tuple[str, str], str]
     novel_records: dict[str, dict[str, str]]
     novel_jobs: list[_NovelJob]
+    driven_hashes: dict[tuple[str, str], str]
+    driven_records: dict[str, dict[str, str]]
+    driven_jobs: list[_DrivenJob]
 
 
 def _plan(cfg: Config, settings: SynthDbSettings, people: Sequence[Person], model_path: Path) -> _Plan:
@@ -443,8 +493,20 @@ def _plan(cfg: Config, settings: SynthDbSettings, people: Sequence[Person], mode
     novel_jobs = [_NovelJob(by_name[name], which) for (name, which), digest in novel_hashes.items()
                   if novel_records[name].get(which) != digest
                   or not (video_dir(novel_root, name, which) / VIEWS_FILE).is_file()]
+
+    driven_base = {**settings.driven_fingerprint(), **source}
+    target = next(p for p in people if p.name == settings.target)
+    driven_name = cross_driven_name(target.name, settings.test_video)
+    driven_hashes = {(d.name, driven_name): _digest([driven_base, video_hashes[target.name, settings.test_video],
+                                                     video_hashes[d.name, settings.train_video], d.to_json()])
+                     for d in donors}
+    driven_root = root / CROSS_DRIVEN_DIR
+    driven_records = {d.name: _read_record(subject_dir(driven_root, d.name) / RECORD_FILE) for d in donors}
+    driven_jobs = [_DrivenJob(d, target) for d in donors
+                   if driven_records[d.name].get(driven_name) != driven_hashes[d.name, driven_name]
+                   or not (video_dir(driven_root, d.name, driven_name) / FLAME_PARAMS_FILE).is_file()]
     return _Plan(video_hashes, video_records, video_jobs, entries, entry_hashes, entry_records, gt_jobs,
-                 novel_hashes, novel_records, novel_jobs)
+                 novel_hashes, novel_records, novel_jobs, driven_hashes, driven_records, driven_jobs)
 
 
 def build_database(cfg: Config) -> BuildReport:
@@ -485,6 +547,16 @@ def build_database(cfg: Config) -> BuildReport:
         _write_json(subject_dir(root / NOVEL_DIR, name) / RECORD_FILE, {"person": job.person.to_json(),
                                                                          "hashes": record})
 
+    def driven_done(job: _DrivenJob, _) -> None:
+        name = job.person.name
+        record = plan.driven_records[name]
+        record[cross_driven_name(job.driver.name, settings.test_video)] = \
+            plan.driven_hashes[name, cross_driven_name(job.driver.name, settings.test_video)]
+        record = {entry: value for entry, value in record.items() if (name, entry) in plan.driven_hashes}
+        plan.driven_records[name] = record
+        _write_json(subject_dir(root / CROSS_DRIVEN_DIR, name) / RECORD_FILE, {"person": job.person.to_json(),
+                                                                               "hashes": record})
+
     cards: dict[str, np.ndarray] = {}
     runner = _Runner(cfg, settings)
     try:
@@ -493,6 +565,8 @@ def build_database(cfg: Config) -> BuildReport:
             runner.run("ground truth", plan.gt_jobs, entries_done,
                        len(plan.entries) - sum(len(job.categories) for job in plan.gt_jobs)),
             runner.run("novel views", plan.novel_jobs, novel_done, len(plan.novel_hashes) - len(plan.novel_jobs)),
+            runner.run("cross-driven", plan.driven_jobs, driven_done,
+                       len(plan.driven_hashes) - len(plan.driven_jobs)),
             runner.run("contact sheet", [_CardJob(p) for p in people],
                        lambda job, result: cards.__setitem__(job.person.name, result.card), 0),
         ]
@@ -504,9 +578,12 @@ def build_database(cfg: Config) -> BuildReport:
     gt_people = [p for p in people if p.role != "db"]
     _remove_unexpected_entries(gt_root, gt_people, {key[1] for key in plan.entries})
     _remove_unexpected_entries(root / NOVEL_DIR, gt_people, {key[1] for key in plan.novel_hashes})
+    _remove_unexpected_entries(root / CROSS_DRIVEN_DIR, [p for p in people if p.role == "db"],
+                               {key[1] for key in plan.driven_hashes})
     sheet = write_png(root / CONTACT_SHEET_FILE, contact_sheet([cards[p.name] for p in people], _SHEET_COLUMNS))
     manifest = gt_root / MANIFEST_FILE
-    _write_json(manifest, {**_manifest(settings, plan.entries), "novel": _novel_manifest(plan.novel_hashes)})
+    _write_json(manifest, {**_manifest(settings, plan.entries), "novel": _novel_manifest(plan.novel_hashes),
+                           "cross_driven": _driven_manifest(settings, plan.driven_hashes)})
     _write_json(root / PEOPLE_FILE, _people_summary(settings, people))
     save_config(cfg, root / "synth_db.conf")
     return BuildReport(root, stages, tuple(people), manifest, sheet)
@@ -547,6 +624,16 @@ def _novel_manifest(novel_hashes: dict[tuple[str, str], str]) -> list[dict]:
     """The novel sets (paths relative to the database root), sorted by person and set."""
     return [{"person": person, "set": which, "path": f"{NOVEL_DIR}/{person}/{person}/{which}",
              "views": f"{NOVEL_DIR}/{person}/{person}/{which}/{VIEWS_FILE}"} for person, which in sorted(novel_hashes)]
+
+
+def _driven_manifest(settings: SynthDbSettings, driven_hashes: dict[tuple[str, str], str]) -> list[dict]:
+    """The cross-driven entries (paths relative to the database root), sorted by person."""
+    test = read_video(video_dir(settings.root, settings.target, settings.test_video), require_images=False)
+    frames = [test.frames[i].name for i in range(0, len(test.frames), settings.driven_frame_stride)]
+    return [{"person": person, "driver": settings.target, "video": settings.test_video, "frames": frames,
+             "path": f"{CROSS_DRIVEN_DIR}/{person}/{person}/{name}",
+             "driver_video": f"{settings.target}/{settings.target}/{settings.test_video}"}
+            for person, name in sorted(driven_hashes)]
 
 
 def _people_summary(settings: SynthDbSettings, people: Sequence[Person]) -> dict:

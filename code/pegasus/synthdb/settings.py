@@ -22,6 +22,7 @@ SYNTH_DB_VERSION = 2  # 2: one light per person (shared by their videos)
 _RUN_ONLY = frozenset({"root", "workers", "batch_size", "previews", "contact_tile", "n_db"})
 _GROUND_TRUTH_ONLY = frozenset({"gt_categories", "gt_frame_stride"})
 _NOVEL_ONLY = frozenset({"novel_angles_deg", "novel_expressions", "novel_expression_scale"})
+_DRIVEN_ONLY = frozenset({"driven_frame_stride"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class SynthDbSettings(Section):
     gt_categories: tuple[str, ...] = setting("part categories of the ground truth 'person with DB person k's "
                                              "part'")
     gt_frame_stride: int = setting("every n-th test frame gets ground truth", ge=1)
+    driven_frame_stride: int = setting("every n-th frame of the target's test video drives each DB person for the "
+                                       "cross-driven ground truth (cross_driven/)", ge=1)
     novel_angles_deg: tuple[float, ...] = setting(
         "novel views of the target and the new person: yaw and pitch offsets ± each angle around their mean "
         "training pose, degrees (e.g. [15, 30, 45]; [] = none)", gt=0, le=90, ordered=True)
@@ -120,15 +123,19 @@ class SynthDbSettings(Section):
 
     def video_fingerprint(self) -> dict:
         """The settings that change a person's written videos (hashed into their record)."""
-        return self._fingerprint(_RUN_ONLY | _GROUND_TRUTH_ONLY | _NOVEL_ONLY)
+        return self._fingerprint(_RUN_ONLY | _GROUND_TRUTH_ONLY | _NOVEL_ONLY | _DRIVEN_ONLY)
 
     def ground_truth_fingerprint(self) -> dict:
         """The settings that change a person's ground-truth tree."""
-        return self._fingerprint(_RUN_ONLY | _NOVEL_ONLY)
+        return self._fingerprint(_RUN_ONLY | _NOVEL_ONLY | _DRIVEN_ONLY)
 
     def novel_fingerprint(self) -> dict:
         """The settings that change a person's novel views and expressions."""
-        return self._fingerprint(_RUN_ONLY | _GROUND_TRUTH_ONLY)
+        return self._fingerprint(_RUN_ONLY | _GROUND_TRUTH_ONLY | _DRIVEN_ONLY)
+
+    def driven_fingerprint(self) -> dict:
+        """The settings that change a DB person's cross-driven ground truth."""
+        return self._fingerprint(_RUN_ONLY | _GROUND_TRUTH_ONLY | _NOVEL_ONLY)
 
     def _fingerprint(self, left_out: frozenset) -> dict:
         data = {k: v for k, v in asdict(self).items() if k not in left_out}

@@ -34,6 +34,8 @@ class TrainSettings(Section):
     epochs: int = setting("epochs to train", ge=1)
     max_batch: int = setting("largest batch (frames per step per process)", ge=1)
     max_points_per_batch: int = setting("batch = min(max_points_per_batch // points, max_batch)", ge=1)
+    batch_by_video: bool = setting("draw each batch from one video (its frames share their latent code, so a "
+                                   "latent-conditioned model runs its networks once per batch, not per frame)")
     lr_milestones: tuple[int, ...] = setting(
         "epochs at which every learning rate is multiplied by lr_gamma", ge=1, ordered=True)
     lr_gamma: float = setting("learning-rate decay factor at each milestone", gt=0, le=1)

@@ -29,7 +29,7 @@ from ..utils.progress import progress
 from .checkpoint import (latest_checkpoint, list_checkpoints, load_checkpoint, remove_stale_temporaries, rng_state,
                          save_checkpoint, set_rng_state)
 from .distributed import DistEnv, all_reduce_max, barrier, broadcast_object, gather_objects
-from .sampling import EpochOrder, batch_size_for
+from .sampling import EpochOrder, VideoBatches, batch_size_for
 
 log = logging.getLogger(__name__)
 
@@ -196,16 +196,19 @@ class Trainer:
         return {k: float(v.detach()) for k, v in losses.items()}
 
     def _epoch_loader(self, epoch: int) -> tuple[DataLoader, int]:
-        train = self.cfg.train
+        train, seed = self.cfg.train, self.cfg.experiment.seed
         batch_size = batch_size_for(self.model.points.num_points, train.max_points_per_batch, train.max_batch)
-        order = EpochOrder(len(self.train_set), epoch, self.cfg.experiment.seed, self.env.rank,
-                           self.env.world_size, shuffle=True, start=self.batch_in_epoch * batch_size)
         # Its own generator: a DataLoader otherwise draws a seed from the global RNG whenever
         # it is iterated, which would shift every random number after a mid-epoch resume.
-        loader = DataLoader(self.train_set, batch_size=batch_size, sampler=order, collate_fn=collate_frames,
-                            num_workers=train.num_workers, drop_last=False,
-                            generator=torch.Generator().manual_seed(self.cfg.experiment.seed + epoch))
-        return loader, batch_size
+        common = dict(collate_fn=collate_frames, num_workers=train.num_workers,
+                      generator=torch.Generator().manual_seed(seed + epoch))
+        if train.batch_by_video:
+            batches = VideoBatches(self.train_set.video_ids(), batch_size, epoch, seed, self.env.rank,
+                                   self.env.world_size, start=self.batch_in_epoch)
+            return DataLoader(self.train_set, batch_sampler=batches, **common), batch_size
+        order = EpochOrder(len(self.train_set), epoch, seed, self.env.rank, self.env.world_size, shuffle=True,
+                           start=self.batch_in_epoch * batch_size)
+        return DataLoader(self.train_set, batch_size=batch_size, sampler=order, drop_last=False, **common), batch_size
 
     def end_epoch(self, epoch: int) -> None:
         """Merges visibility over ranks, lets the model grow/prune, steps the LR schedule.
@@ -218,7 +221,7 @@ class Trainer:
             if visible is None:
                 visible = torch.zeros(self.model.points.num_points, dtype=torch.bool, device=self.env.device)
             visible = all_reduce_max(visible.to(torch.uint8)).bool()
-            self.model.points.end_epoch(epoch, visible, self.optimizer)
+            self.model.end_epoch(epoch, visible, self.optimizer)
         self.scheduler.step()
         self.epoch, self.batch_in_epoch, self.visible = epoch + 1, 0, None
 
