@@ -12,7 +12,14 @@ def test_every_shipped_config_loads():
     files = sorted(CONFS.glob("*.conf"))
     assert files, "no configs shipped"
     for path in files:
-        cfg = load_config(path)
+        try:
+            cfg = load_config(path)
+        except ConfigError as err:
+            # configs of the real clips read the real face model from ../shared (relative to the
+            # working directory): a fresh clone elsewhere has no such folder
+            if "head_model.path = \"../shared/" not in str(err) or "file not found" not in str(err):
+                raise
+            cfg = load_config(path, ["head_model.path=null"])
         assert set(schema()) <= set(_dotted(cfg.to_dict()))
 
 
