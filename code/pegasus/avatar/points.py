@@ -177,12 +177,14 @@ class PointCloudState(nn.Module):
         cloud = self.points.detach()
         samples = sample_mesh_surface(vertices.detach().to(cloud), faces, count,
                                       epoch_generator(self.seed, epoch, stream=1)).to(cloud)
-        spacing = nearest_neighbours(cloud, cloud, k=2)[0][:, 1].median()
-        distance, nearest = nearest_neighbours(samples, cloud)
-        sparse = (distance[:, 0] > self.schedule.mesh_fill_spacing * spacing).nonzero().squeeze(1)[:room]
+        # one search over the cloud: each point's second neighbour (the first is itself) gives the
+        # spacing, each sample's first its distance to the cloud
+        distance, nearest = nearest_neighbours(torch.cat([cloud, samples]), cloud, k=2)
+        spacing = distance[:count, 1].median()
+        sparse = (distance[count:, 0] > self.schedule.mesh_fill_spacing * spacing).nonzero().squeeze(1)[:room]
         if sparse.numel() == 0:
             return 0
-        parents = nearest[sparse, 0]
+        parents = nearest[count:][sparse, 0]
         index = torch.cat([torch.arange(count, device=cloud.device), parents])
         delta = torch.cat([torch.zeros(count, 3, device=cloud.device), samples[sparse] - cloud[parents]])
         self._replace(index, optimizer, delta)

@@ -81,6 +81,7 @@ def _render(cfg: Config, job: BankJob, device: torch.device) -> list[Path]:
     for entry in job.people:
         first_videos.setdefault(entry.subject, entry)
     for person in first_videos.values():
+        own = None  # the person's own video, indexed by the run: read once, when a render is due
         for driver in bank.drivers:
             folder = render_folder(bank.root, person.subject, driver)
             record = {"run": str(run_dir_of(cfg)), "checkpoint": checkpoint.name, "checkpoint_bytes": stat.st_size,
@@ -90,11 +91,12 @@ def _render(cfg: Config, job: BankJob, device: torch.device) -> list[Path]:
             if not render_complete(folder, record):
                 if model is None:
                     model = trained_avatar(cfg, load_checkpoint(checkpoint, map_location=device), device)
-                table = VideoTable([person], cfg.dataset.root)
-                own = VideoDataset(table, model.index.video_indices(table), resolution=cfg.dataset.resolution,
-                                   n_expr=model.head_model.n_expr, n_shape=model.head_model.n_shape)
+                if own is None:
+                    table = VideoTable([person], cfg.dataset.root)
+                    own = VideoDataset(table, model.index.video_indices(table), resolution=cfg.dataset.resolution,
+                                       n_expr=model.head_model.n_expr, n_shape=model.head_model.n_shape)
                 params = with_identity(driver_params(driver, cfg.dataset.root, bank.driver_stride),
-                                       table[0].video.shape_params)
+                                       own.table[0].video.shape_params)
                 render_cross_driven(model, device, CrossDriveJob(own[0], params, folder, record), own.image_size,
                                     bank.render_batch)
                 rendered.append(folder)
