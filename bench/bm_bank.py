@@ -34,7 +34,8 @@ import torch
 from pegasus.bank.score import part_categories
 from pegasus.train.checkpoint import load_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
+from _runs import REPO, add_run_arguments, output_folder
+
 CONFS = {"per_video": REPO / "confs" / "db_bank.conf", "shared": REPO / "confs" / "db_bank_shared.conf"}
 
 
@@ -107,16 +108,10 @@ def print_tables(results: dict, args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", nargs="+", default=["per_video", "shared"], choices=sorted(CONFS))
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of each process")
     parser.add_argument("--jobs", type=int, default=1, help="per-video shard processes side by side")
-    parser.add_argument("--out", default=None, help="folder of the banks (default: "
-                        "data/experiments/bench_bank/<date-time>); the same folder continues a run")
-    parser.add_argument("--repeats", type=int, default=1, help="ignored (accepted for bm_main.py)")
-    parser.add_argument("overrides", nargs="*", metavar="section.key=value")
+    add_run_arguments(parser, "bench_bank", threads=2)
     args = parser.parse_args()
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out or REPO / "data" / "experiments" / "bench_bank" / stamp).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args, "bench_bank")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     run([sys.executable, "-m", "pegasus.cli.main", "synth-db", "--conf", str(CONFS["per_video"]), "--when-used",
          "bank", *args.overrides], env, out / "synth_db.log")

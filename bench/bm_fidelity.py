@@ -36,7 +36,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from _runs import REPO, add_run_arguments, output_folder
+
 SHARED = REPO.parent / "shared" / "data"
 #: head models and their overrides: ICT-FaceKit's expressions are blendshape activations in [0, 1]
 #: (its README), and its jaw joint opens the mouth, so the fit holds jawOpen at zero
@@ -177,16 +178,11 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["synthetic", "real"], choices=["synthetic", "real"])
     parser.add_argument("--clips", nargs="+", default=["d18", "d19", "d20"])
     parser.add_argument("--heads", nargs="+", default=["standin", "ict"], choices=sorted(HEADS))
-    parser.add_argument("--threads", type=int, default=2, help="torch threads of each job")
     parser.add_argument("--jobs", type=int, default=1, help="real-clip jobs run at once")
-    parser.add_argument("--out", default=None, help="folder of the runs (default data/experiments/bench_fidelity/<time>)")
     parser.add_argument("--reuse", action="store_true", help="keep runs of --out that were already tested (real part)")
-    parser.add_argument("--repeats", type=int, default=1, help="ignored (accepted for bm_main.py)")
-    parser.add_argument("overrides", nargs="*", metavar="section.key=value")
+    add_run_arguments(parser, "bench_fidelity", threads=2)
     args = parser.parse_args()
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out or REPO / "data" / "experiments" / "bench_fidelity" / stamp).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args, "bench_fidelity")
     print(f"{datetime.date.today()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"{args.threads} threads × {args.jobs} jobs, overrides {args.overrides}, out {out}")
     results: dict = {"overrides": args.overrides}

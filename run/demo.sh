@@ -5,7 +5,9 @@
 #   3. a single-person avatar of the database's target, trained on its training video,
 #   4. test renders, metrics and .ply exports on its held-out test video,
 #   5. the DB avatar bank: one shared model of the database's eight other people, rendered with
-#      the target's motion and cameras and scored against the database's ground truth.
+#      the target's motion and cameras and scored against the database's ground truth,
+#   6. the part-swap synthesis: the target wearing each DB person's parts, cut from those renders
+#      and scored against the database's ground truth (METHOD §8.1).
 # Extra arguments are config overrides (section.key=value), validated once and passed to every step.
 # --resume: an interrupted demo continues where it stopped; a finished one is only tested again.
 set -euo pipefail
@@ -16,3 +18,4 @@ VENV="${VENV:-.venv}"
 bash run/train.sh confs/embedded.conf --resume "$@"      # generates the database first
 bash run/test.sh confs/embedded.conf "$@"
 bash run/db_avatar.sh confs/db_bank_shared.conf "$@"     # complete work is skipped
+bash preprocess/synthesis.sh confs/db_bank_shared.conf "$@"

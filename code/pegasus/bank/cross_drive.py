@@ -21,7 +21,6 @@ takes its final name only when complete.
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from ..geometry.camera import cameras_from_imavatar
 from ..render.display import normal_to_display
 from ..synthdb.build import cross_driven_name
 from ..utils import write_json
+from ..utils.records import read_record
 
 __all__ = ["RENDERS_DIR", "RENDER_RECORD", "NORMAL_DIR", "HOLES_DIR", "render_folder", "driver_params",
            "CrossDriveJob", "cross_driven_batches", "render_complete",
@@ -120,16 +120,9 @@ def _write_frames(out, batch: FrameBatch, folder: Path) -> None:
             write_label_map(folder / SEMANTIC_DIR / f"{name}.png", labels[k])
 
 
-def _read_record(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def render_complete(folder: Path, record: dict) -> bool:
     """Whether ``folder`` holds a complete render made as ``record`` says."""
-    return _read_record(Path(folder) / RENDER_RECORD) == record
+    return read_record(Path(folder) / RENDER_RECORD) == record
 
 
 @torch.no_grad()
@@ -141,7 +134,7 @@ def render_cross_driven(model: PointAvatar, device: torch.device, job: CrossDriv
     if render_complete(folder, job.record):
         return 0
     partial = folder.parent / f".{folder.name}.partial"
-    if partial.is_dir() and _read_record(partial / f".{RENDER_RECORD}") != job.record:
+    if partial.is_dir() and read_record(partial / f".{RENDER_RECORD}") != job.record:
         shutil.rmtree(partial)  # frames of another run or driver
     partial.mkdir(parents=True, exist_ok=True)
     write_json(partial / f".{RENDER_RECORD}", job.record)

@@ -94,6 +94,46 @@ def _cmd_db_avatar(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synth(cfg: Config, args: argparse.Namespace) -> int:
+    """Part-swap synthesis: the target's videos wearing every DB person's parts, from the bank's renders."""
+    from ..synth.run import run_synthesis
+
+    save_config(cfg, Path(cfg.synth.root) / "synth.conf")
+    records = run_synthesis(cfg, args.videos, args.categories, tuple(args.steps or ("source", "parts")))
+    made = [r for r in records if not r["skipped"]]
+    log.info("synth: %d job(s) run now, %d skipped as complete; %d frames kept, %d dropped", len(made),
+             len(records) - len(made), sum(r["kept"] for r in records), sum(r["dropped"] for r in records))
+    return 0
+
+
+def _cmd_score_parts(cfg: Config, args: argparse.Namespace) -> int:
+    """Part-control score (METHOD §8.1) of edited images against the synthetic database's ground truth."""
+    from ..data.imavatar import video_dir
+    from ..eval.metrics import load_lpips
+    from ..eval.part_control import part_contact_sheets, read_ground_truth, score_part_control
+    from ..synth.run import video_root
+
+    settings = cfg.synth
+    if settings.ground_truth is None:
+        log.info("score-parts: synth.ground_truth is null (real data): nothing to score against")
+        return 0
+    person = args.person or settings.target
+    own = video_dir(cfg.dataset.root, person, settings.score_video)
+    edited = Path(args.edited) if args.edited else video_root(settings, settings.score_video)
+    unedited = Path(args.unedited) if args.unedited else own
+    entries = read_ground_truth(settings.ground_truth, person, [c.name for c in settings.categories])
+    report = score_part_control(entries, edited, unedited, own, settings.resolution,
+                                load_lpips(cfg.test.lpips_weights))
+    part_contact_sheets(entries, edited, unedited, settings.resolution, edited / "contact")
+    for category, row in report["summary"].items():
+        fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        log.info("%-10s in %s (unedited %s)  out %s  removed %s  ssim %s  frames %d", category, fmt(row["psnr_in"]),
+                 fmt(row["ref_psnr_in"]), fmt(row["psnr_out"]), fmt(row["psnr_removed"]), fmt(row["ssim"]),
+                 row["frames"])
+    log.info("part scores: %s", edited / "part_scores.json")
+    return 0
+
+
 def _load_trained(cfg: Config, args: argparse.Namespace):
     """The run's model with its checkpoint loaded, on the configured device."""
     from ..train.build import trained_avatar
@@ -195,6 +235,8 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "preprocess": _cmd_preprocess,
     "train": _cmd_train,
     "db-avatar": _cmd_db_avatar,
+    "synth": _cmd_synth,
+    "score-parts": _cmd_score_parts,
     "test": _cmd_test,
     "export": _cmd_export,
 }
@@ -232,6 +274,20 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--steps", nargs="*", default=list(BANK_STEPS), choices=BANK_STEPS,
                              help="train the avatars and/or render them cross-driven (default: both; none: only "
                                   "write the summary <bank.root>/bank.json)")
+        if name == "synth":
+            cmd.add_argument("--video", dest="videos", action="append", help="only this one of synth.videos "
+                                                                              "(repeatable)")
+            cmd.add_argument("--category", dest="categories", action="append",
+                             help="only this one of synth.categories (repeatable)")
+            cmd.add_argument("--step", dest="steps", action="append", choices=("source", "parts"),
+                             help="source: the target's own video with its part masks; parts: the swaps "
+                                  "(repeatable; default both)")
+        if name == "score-parts":
+            cmd.add_argument("--edited", help="root of <person>/<person>/<category>_<db>/ edited images "
+                                              "(default: <synth.root>/<synth.score_video>)")
+            cmd.add_argument("--unedited", help="folder of the method's unedited images (default: the person's own "
+                                                "test video)")
+            cmd.add_argument("--person", help="the edited person (default synth.target)")
         if name in ("test", "export"):
             cmd.add_argument("--checkpoint", help="checkpoint file (default: the run's latest.pt)")
     return parser

@@ -22,6 +22,7 @@ def sections() -> dict[str, type]:
     from ..eval.settings import PictureSettings, TestSettings
     from ..headmodel.settings import HeadModelSettings, StandinSettings
     from ..preprocess.settings import PreprocessSettings
+    from ..synth.settings import SynthSettings
     from ..synthdb.settings import SynthDbSettings
     from ..train.settings import ExperimentSettings, TrainSettings
 
@@ -38,6 +39,7 @@ def sections() -> dict[str, type]:
         "loss": LossSettings,
         "preprocess": PreprocessSettings,
         "bank": BankSettings,
+        "synth": SynthSettings,
     }
 
 

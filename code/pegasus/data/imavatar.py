@@ -697,6 +697,7 @@ def write_video(
     keypoints: Sequence[np.ndarray | None] | None = None,
     iris: Sequence[np.ndarray | None] | None = None,
     extra_folders: Mapping[str, Sequence[np.ndarray]] | None = None,
+    extra_files: Mapping[str, object] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Writes a complete video folder atomically (into a temporary folder, then renamed).
@@ -713,6 +714,8 @@ def write_video(
         iris: optional (2, 2) pixel iris centres (None for a frame without).
         extra_folders: {folder: per-frame images}, e.g. ``mask_object``; (H, W) arrays are
             written as gray masks, (H, W, 3) as RGB.
+        extra_files: {file name: JSON data} written into the folder with the frames (e.g. a
+            record that marks the folder complete).
         overwrite: replace an existing folder; otherwise an existing folder is an error.
 
     Returns:
@@ -753,7 +756,7 @@ def write_video(
             for folder, values in extra_folders.items():
                 writer = write_rgb if np.ndim(values[i]) == 3 else write_mask
                 writer(staging / folder / f"{name}.png", values[i])
-        for file_name, data in landmark_files.items():
+        for file_name, data in {**landmark_files, **(extra_files or {})}.items():
             write_json(staging / file_name, data)
         os.chmod(staging, 0o755)
         _replace_folder(staging, path)

@@ -28,12 +28,11 @@ dataset.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -44,7 +43,8 @@ from ..data.images import DataError
 from ..data.imavatar import (FLAME_PARAMS_FILE, FlameParams, numbered_frame_names, read_blacklist,
                              read_flame_params, subject_dir, video_dir, write_blacklist, write_flame_params,
                              write_video)
-from ..utils import atomic_path, write_json
+from ..utils import atomic_path
+from ..utils.records import digest, read_record, write_record
 from .analysis import STEPS, FrameAnalyser
 from .crop import crop_frame, face_boxes_to_crops, source_to_crop
 from .face import MESH_POINT_COUNT, FaceMeshTracker, mesh_box
@@ -114,25 +114,14 @@ class PreprocessReport:
 
 
 def _key(*parts) -> str:
-    """A stable hash of JSON-able parts (dataclasses become dicts)."""
-    text = json.dumps([asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts], sort_keys=True,
-                      default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    """A stable hash of the parts (dataclasses become dicts)."""
+    return digest(list(parts), length=32)
 
 
 def _read_json(path: Path, key: str) -> dict | None:
     """The record at ``path`` if it exists and was made with ``key``."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) and data.get("key") == key else None
-
-
-def _write_json(path: Path, data: dict) -> None:
-    write_json(path, data, indent=1)
+    record = read_record(path)
+    return record if record is not None and record.get("key") == key else None
 
 
 def _read_npz(path: Path, key: str) -> dict[str, np.ndarray] | None:
@@ -257,7 +246,7 @@ class _Runner:
                       "fps": info.fps / s.frame_stride, "image_size": s.image_size, "mode": s.crop.mode,
                       "frame_index": video.detect["frame_index"].tolist(), "boxes": boxes.tolist(),
                       **clock.read(), "frames": len(boxes)}
-            _write_json(path, record)
+            write_record(path, record)
         self._record("crop", video.name, record, skipped)
         video.crop, video.keys["crop"] = record, key
 
@@ -320,7 +309,7 @@ class _Runner:
             record = {"key": key, "reasons": dict(zip(names, reasons)),
                       "sharpness": _nan_to_none(analysis["sharpness"]),
                       **clock.read(), "frames": len(names)}
-            _write_json(path, record)
+            write_record(path, record)
         self._record("filter", video.name, record, skipped)
         video.filter, video.keys["filter"] = record, key
 
@@ -342,7 +331,7 @@ class _Runner:
         write_video(target, tracked, images, list(analysis["matte"]), semantics=list(analysis["labels"]),
                     keypoints=landmarks, iris=iris, overwrite=record_path.is_file())
         record = {"key": key, "path": str(target), **clock.read(), "frames": len(images)}
-        _write_json(record_path, record)
+        write_record(record_path, record)
         self._record("write", video.name, record, skipped=False)
 
     def check_target(self, video: _Video) -> None:
@@ -370,7 +359,7 @@ class _Runner:
                   for k, rgb in self._crops(video))
         write_preview(frames, len(names), video.crop["fps"], mp4, grid)
         record = {"key": key, **clock.read(), "frames": len(names)}
-        _write_json(record_path, record)
+        write_record(record_path, record)
         self._record("preview", video.name, record, skipped=False)
 
     # --- track: FLAME fit of all videos --------------------------------------------------------
@@ -418,7 +407,7 @@ class _Runner:
                                          "reprojection_error_px_per_frame": _nan_to_none(fit.reprojection_error)}
             record = {"key": key, "videos": per_video, "summary": result.summary(), **clock.read(),
                       "frames": int(sum(len(p) for p in landmarks))}
-            _write_json(path, record)
+            write_record(path, record)
             self._record("track", None, record, skipped=False)
         for video in videos:
             video.keys["track"] = key
@@ -535,7 +524,7 @@ def preprocess_subject(cfg: Config, subject: str, sources: Sequence[VideoSource]
         for video in videos:
             runner.preview(video, tracked[video.name]["fitted"])
     summary = runner.summary(videos, tracked)
-    _write_json(runner.work_root / SUMMARY_FILE, summary)
+    write_record(runner.work_root / SUMMARY_FILE, summary)
     log.info("dataset: %s (%d videos); summary %s", subject_dir(settings.output_root, subject), len(videos),
              runner.work_root / SUMMARY_FILE)
     return PreprocessReport(subject_dir(settings.output_root, subject), runner.work_root, summary, tuple(runner.runs))

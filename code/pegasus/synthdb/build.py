@@ -28,8 +28,6 @@ interrupted run never leaves a half video that loads or a record that lies.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import multiprocessing
 import shutil
@@ -48,7 +46,7 @@ from ..data.imavatar import (FLAME_PARAMS_FILE, VIEWS_FILE, FlameFrame, FlamePar
 from ..utils.media import write_mp4, write_png
 from ..geometry.camera import cameras_from_imavatar
 from ..headmodel import head_model_from_config, resolve_head_model_path
-from ..utils import write_json
+from ..utils.records import digest, file_digest, read_record, write_record
 from ..utils.progress import progress
 from .motion import sample_motion
 from .novel import NOVEL_DIR, NOVEL_SETS, novel_motion
@@ -283,7 +281,7 @@ def _run_novel(job: _NovelJob) -> _JobResult:
                 keypoints=[lm[:68] for lm in frames["landmarks"]], iris=[lm[68:70] for lm in frames["landmarks"]],
                 overwrite=True)
     names = [f.name for f in params.frames]
-    _write_json(folder / VIEWS_FILE, {"frames": [{"frame": n, **d} for n, d in zip(names, described)]})
+    write_record(folder / VIEWS_FILE, {"frames": [{"frame": n, **d} for n, d in zip(names, described)]})
     result.add("write", time.perf_counter() - begin)
     return result
 
@@ -315,28 +313,10 @@ def _run_job(job) -> _JobResult:
 # Records, hashes and the driver
 
 
-def _digest(data) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:20]
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:20]
-
-
-def _write_json(path: Path, data) -> None:
-    write_json(path, data, indent=1, sort_keys=True)
-
-
-def _read_record(path: Path) -> dict:
+def _read_hashes(path: Path) -> dict:
     """A record's hashes ({} when absent or unreadable: everything is redone)."""
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")).get("hashes", {}))
-    except (OSError, ValueError, AttributeError):
-        return {}
+    hashes = (read_record(path) or {}).get("hashes", {})
+    return dict(hashes) if isinstance(hashes, dict) else {}
 
 
 @dataclass
@@ -451,14 +431,14 @@ class _Plan:
 
 def _plan(cfg: Config, settings: SynthDbSettings, people: Sequence[Person], model_path: Path) -> _Plan:
     root, gt_root = Path(settings.root), Path(settings.root) / GROUND_TRUTH_DIR
-    source = {"head_model": _file_digest(model_path), "head_model_settings": cfg.head_model.to_dict(),
+    source = {"head_model": file_digest(model_path), "head_model_settings": cfg.head_model.to_dict(),
               "standin": cfg.standin.to_dict()}
     video_base = {**settings.video_fingerprint(), **source}
     gt_base = {**settings.ground_truth_fingerprint(), **source}
     videos = (settings.train_video, settings.test_video)
 
-    video_hashes = {(p.name, v): _digest([video_base, p.to_json(), v]) for p in people for v in videos}
-    video_records = {p.name: _read_record(subject_dir(root, p.name) / RECORD_FILE) for p in people}
+    video_hashes = {(p.name, v): digest([video_base, p.to_json(), v]) for p in people for v in videos}
+    video_records = {p.name: _read_hashes(subject_dir(root, p.name) / RECORD_FILE) for p in people}
     video_jobs = [_VideoJob(p, v) for v in videos for p in people
                   if video_records[p.name].get(v) != video_hashes[p.name, v]
                   or not (video_dir(root, p.name, v) / FLAME_PARAMS_FILE).is_file()]
@@ -468,9 +448,9 @@ def _plan(cfg: Config, settings: SynthDbSettings, people: Sequence[Person], mode
     donors = [p for p in people if p.role == "db"]
     entries = {(p.name, ground_truth_name(c, d.name)): (p, d, c) for p in gt_people for d in donors
                for c in settings.gt_categories if d.has_part(c)}
-    entry_hashes = {key: _digest([gt_base, video_hashes[p.name, settings.test_video], p.to_json(), c,
+    entry_hashes = {key: digest([gt_base, video_hashes[p.name, settings.test_video], p.to_json(), c,
                                   d.part(c).describe()]) for key, (p, d, c) in entries.items()}
-    entry_records = {p.name: _read_record(subject_dir(gt_root, p.name) / RECORD_FILE) for p in gt_people}
+    entry_records = {p.name: _read_hashes(subject_dir(gt_root, p.name) / RECORD_FILE) for p in gt_people}
     outdated = {key for key in entries if entry_records[key[0]].get(key[1]) != entry_hashes[key]
                 or not (video_dir(gt_root, *key) / FLAME_PARAMS_FILE).is_file()}
     gt_jobs = []
@@ -485,10 +465,10 @@ def _plan(cfg: Config, settings: SynthDbSettings, people: Sequence[Person], mode
     sets = [which for which, wanted in zip(NOVEL_SETS, (settings.novel_angles_deg, settings.novel_expressions))
             if wanted]
     novel_base = {**settings.novel_fingerprint(), **source}
-    novel_hashes = {(p.name, which): _digest([novel_base, video_hashes[p.name, settings.train_video], p.to_json(),
+    novel_hashes = {(p.name, which): digest([novel_base, video_hashes[p.name, settings.train_video], p.to_json(),
                                               which]) for p in gt_people for which in sets}
     novel_root = root / NOVEL_DIR
-    novel_records = {p.name: _read_record(subject_dir(novel_root, p.name) / RECORD_FILE) for p in gt_people}
+    novel_records = {p.name: _read_hashes(subject_dir(novel_root, p.name) / RECORD_FILE) for p in gt_people}
     by_name = {p.name: p for p in gt_people}
     novel_jobs = [_NovelJob(by_name[name], which) for (name, which), digest in novel_hashes.items()
                   if novel_records[name].get(which) != digest
@@ -497,11 +477,11 @@ def _plan(cfg: Config, settings: SynthDbSettings, people: Sequence[Person], mode
     driven_base = {**settings.driven_fingerprint(), **source}
     target = next(p for p in people if p.name == settings.target)
     driven_name = cross_driven_name(target.name, settings.test_video)
-    driven_hashes = {(d.name, driven_name): _digest([driven_base, video_hashes[target.name, settings.test_video],
+    driven_hashes = {(d.name, driven_name): digest([driven_base, video_hashes[target.name, settings.test_video],
                                                      video_hashes[d.name, settings.train_video], d.to_json()])
                      for d in donors}
     driven_root = root / CROSS_DRIVEN_DIR
-    driven_records = {d.name: _read_record(subject_dir(driven_root, d.name) / RECORD_FILE) for d in donors}
+    driven_records = {d.name: _read_hashes(subject_dir(driven_root, d.name) / RECORD_FILE) for d in donors}
     driven_jobs = [_DrivenJob(d, target) for d in donors
                    if driven_records[d.name].get(driven_name) != driven_hashes[d.name, driven_name]
                    or not (video_dir(driven_root, d.name, driven_name) / FLAME_PARAMS_FILE).is_file()]
@@ -526,7 +506,7 @@ def build_database(cfg: Config) -> BuildReport:
     def video_done(job: _VideoJob, _) -> None:
         record = plan.video_records[job.person.name]
         record[job.video] = plan.video_hashes[job.person.name, job.video]
-        _write_json(subject_dir(root, job.person.name) / RECORD_FILE,
+        write_record(subject_dir(root, job.person.name) / RECORD_FILE,
                     {"person": job.person.to_json(), "hashes": record})
 
     def entries_done(job: _GroundTruthJob, _) -> None:
@@ -536,7 +516,7 @@ def build_database(cfg: Config) -> BuildReport:
                        for entry in (ground_truth_name(c, job.donor.name) for c in job.categories)})
         record = {entry: value for entry, value in record.items() if (name, entry) in plan.entries}
         plan.entry_records[name] = record
-        _write_json(subject_dir(gt_root, name) / RECORD_FILE, {"person": job.person.to_json(), "hashes": record})
+        write_record(subject_dir(gt_root, name) / RECORD_FILE, {"person": job.person.to_json(), "hashes": record})
 
     def novel_done(job: _NovelJob, _) -> None:
         name = job.person.name
@@ -544,7 +524,7 @@ def build_database(cfg: Config) -> BuildReport:
         record[job.which] = plan.novel_hashes[name, job.which]
         record = {which: value for which, value in record.items() if (name, which) in plan.novel_hashes}
         plan.novel_records[name] = record
-        _write_json(subject_dir(root / NOVEL_DIR, name) / RECORD_FILE, {"person": job.person.to_json(),
+        write_record(subject_dir(root / NOVEL_DIR, name) / RECORD_FILE, {"person": job.person.to_json(),
                                                                          "hashes": record})
 
     def driven_done(job: _DrivenJob, _) -> None:
@@ -554,7 +534,7 @@ def build_database(cfg: Config) -> BuildReport:
             plan.driven_hashes[name, cross_driven_name(job.driver.name, settings.test_video)]
         record = {entry: value for entry, value in record.items() if (name, entry) in plan.driven_hashes}
         plan.driven_records[name] = record
-        _write_json(subject_dir(root / CROSS_DRIVEN_DIR, name) / RECORD_FILE, {"person": job.person.to_json(),
+        write_record(subject_dir(root / CROSS_DRIVEN_DIR, name) / RECORD_FILE, {"person": job.person.to_json(),
                                                                                "hashes": record})
 
     cards: dict[str, np.ndarray] = {}
@@ -582,9 +562,9 @@ def build_database(cfg: Config) -> BuildReport:
                                {key[1] for key in plan.driven_hashes})
     sheet = write_png(root / CONTACT_SHEET_FILE, contact_sheet([cards[p.name] for p in people], _SHEET_COLUMNS))
     manifest = gt_root / MANIFEST_FILE
-    _write_json(manifest, {**_manifest(settings, plan.entries), "novel": _novel_manifest(plan.novel_hashes),
+    write_record(manifest, {**_manifest(settings, plan.entries), "novel": _novel_manifest(plan.novel_hashes),
                            "cross_driven": _driven_manifest(settings, plan.driven_hashes)})
-    _write_json(root / PEOPLE_FILE, _people_summary(settings, people))
+    write_record(root / PEOPLE_FILE, _people_summary(settings, people))
     save_config(cfg, root / "synth_db.conf")
     return BuildReport(root, stages, tuple(people), manifest, sheet)
 

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# The target wearing every DB person's hat (the original's script name; docs/synthesis.md).
+# Usage: bash preprocess/2_synthesis_hat.sh [CONF] [section.key=value ...]
+exec bash "$(dirname "$0")/synthesis.sh" "$@" --category hat --step parts

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# The target wearing every DB person's nose (the original's script name; docs/synthesis.md).
+# Usage: bash preprocess/2_synthesis_nose.sh [CONF] [section.key=value ...]
+exec bash "$(dirname "$0")/synthesis.sh" "$@" --category nose --step parts
