@@ -49,6 +49,24 @@ def test_db_avatar_script_runs_local_shards_and_writes_the_summary(tmp_path, tin
     assert "shard 0/2" in result.stderr and "shard 1/2" in result.stderr
 
 
+def test_synthesis_scripts_run_one_category_and_score_it(tmp_path, tiny_db_overrides):
+    database = next(o.split("=", 1)[1] for o in tiny_db_overrides if o.startswith("synth_db.root="))
+    out = tmp_path / "synth"
+    overrides = [*tiny_db_overrides, "dataset.resolution=32", f"synth.root={out}",
+                 f"synth.renders={database}/cross_driven", "synth.videos=[test]", "synth.db_people=[db_00]"]
+    result = _bash("preprocess/2_synthesis_hair.sh", "confs/embedded.conf", *overrides)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = sorted(p.stem for p in (out / "test" / ".records").glob("*.json"))
+    assert records == ["hair_db_00"]  # only the script's category
+    scores = json.loads((out / "test" / "part_scores.json").read_text())
+    assert scores["entries"]["hair_db_00"] == {"scored": 1, "dropped": 0}
+    source = _bash("preprocess/3_source.sh", "confs/embedded.conf", *overrides)
+    assert source.returncode == 0, source.stderr[-3000:]
+    assert (out / "test" / "target" / "target" / "test" / "mask_object").is_dir()
+    bad = _bash("preprocess/2_synthesis_nose.sh", "confs/embedded.conf", *overrides, "synth.grow=-1")
+    assert bad.returncode == 2 and "synth.grow" in bad.stderr
+
+
 @pytest.mark.slow
 def test_train_script_passes_the_overrides_to_every_step(tmp_path, tiny_sizes):
     database, runs = tmp_path / "db", tmp_path / "runs"
