@@ -99,9 +99,10 @@ def print_tables(results: dict) -> None:
         for category, s in r["summary"].items():
             gain = None if s["psnr_in"] is None or s["ref_psnr_in"] is None else s["psnr_in"] - s["ref_psnr_in"]
             worst = s.get("worst")
-            print(f"| {name} | {category} | {_cell(s['psnr_in'])} | {_cell(s['ref_psnr_in'])} | {_cell(gain, '{:+.2f}')} | "
-                  f"{_cell(s['psnr_removed'])} | {_cell(s['psnr_out'])} | {_cell(s['ssim'], '{:.3f}')} | {s['frames']} | "
-                  f"{'' if not worst else worst['entry'] + ' ' + _cell(worst['psnr_in'])} |")
+            cells = [name, category, _cell(s["psnr_in"]), _cell(s["ref_psnr_in"]), _cell(gain, "{:+.2f}"),
+                     _cell(s["psnr_removed"]), _cell(s["psnr_out"]), _cell(s["ssim"], "{:.3f}"), str(s["frames"]),
+                     "" if not worst else f"{worst['entry']} {_cell(worst['psnr_in'])}"]
+            print("| " + " | ".join(cells) + " |")
 
 
 def main() -> None:

@@ -92,7 +92,8 @@ def test_own_outline_fills_the_targets_part_with_the_renders_colours():
     layers = _layers(target, render, "eyes")
     out = _compose(layers, own_outline=True)
     np.testing.assert_array_equal(out.labels, target[2])  # the target's outline and labels stay
-    np.testing.assert_allclose(out.image[12:15, 10:18], np.broadcast_to([0.2, 0.4, 0.8], (3, 8, 3)), atol=0.02)  # filled
+    filled = np.broadcast_to([0.2, 0.4, 0.8], (3, 8, 3))
+    np.testing.assert_allclose(out.image[12:15, 10:18], filled, atol=0.02)
     untouched = ~layers.old_part
     np.testing.assert_array_equal(out.image[untouched], target[0][untouched])
 

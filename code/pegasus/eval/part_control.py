@@ -181,7 +181,8 @@ def score_part_control(entries: Sequence[GroundTruthEntry], edited_root: str | P
         entry_rows, missing = score_entry(entry, folder, unedited, own, resolution, lpips)
         rows += entry_rows
         counts[entry.name] = (len(entry_rows), missing)
-    report = {"resolution": list(parse_resolution(resolution)), "edited_root": str(edited_root), "unedited": str(unedited),
+    report = {"resolution": list(parse_resolution(resolution)), "edited_root": str(edited_root),
+              "unedited": str(unedited),
               "summary": _summary(rows, counts) if rows else {},
               "entries": {name: {"scored": n, "dropped": m} for name, (n, m) in counts.items()}, "rows": rows}
     write_json(Path(out or edited_root) / "part_scores.json", report, indent=1)

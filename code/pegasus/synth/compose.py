@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["METHODS", "FrameLayers", "Composite", "grow", "nearest_fill", "consistent_labels", "inpaint", "feathered_alpha", "skin_colour",
+__all__ = ["METHODS", "FrameLayers", "Composite", "grow", "nearest_fill", "consistent_labels", "inpaint",
+           "feathered_alpha", "skin_colour",
            "skin_gain", "unpremultiply", "compose_frame", "COLOURS"]
 
 METHODS: tuple[str, ...] = ("face_part", "bald", "overlay")

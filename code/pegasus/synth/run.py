@@ -48,7 +48,8 @@ from .compose import Composite, FrameLayers, compose_frame, grow
 from .settings import SynthCategory, SynthSettings
 
 __all__ = ["MANIFEST_FILE", "RECORD_FILE", "BLACKLIST_FILE", "RECORDS_DIR", "SynthJob", "TargetFrames", "synth_jobs",
-           "video_root", "job_render_folder", "load_target", "load_render", "synthesize", "write_source", "write_manifest",
+           "video_root", "job_render_folder", "load_target", "load_render", "synthesize", "write_source",
+           "write_manifest",
            "run_synthesis"]
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,10 @@ def job_render_folder(settings: SynthSettings, job: SynthJob) -> Path:
 class TargetFrames:
     """The target's frames of one video at the synthesis resolution: ``names`` (N,), ``rgb``
     (N, H, W, 3), ``mask`` (N, H, W), ``labels`` (N, H, W) int64, ``params`` (the frames'
-    parameters), ``digest`` of the source; made on first use: the target's head-model
-    ``landmarks`` (N, 70, 2), and its raster ``head_cover`` (N, H, W), ``head_normals``
-    (N, H, W, 3) and per-frame skin ``shading`` ((4, 3) or None, :func:`skin_shading`)."""
+    parameters), ``digest`` of the source; made on first use: the head model's raster of the
+    target ``head_cover`` (N, H, W), ``head_normals`` (N, H, W, 3), per-frame skin ``shading``
+    ((4, 3) or None, :func:`skin_shading`), and in ``cache`` the landmarks and normals of the
+    head model posed as these frames with each identity (:meth:`posed`)."""
 
     video: Video
     names: list[str]
@@ -124,7 +126,6 @@ class TargetFrames:
     labels: np.ndarray
     params: FlameParams
     digest: str
-    landmarks: np.ndarray | None = None
     head_cover: np.ndarray | None = None
     head_normals: np.ndarray | None = None
     shading: list[np.ndarray | None] | None = None
@@ -243,10 +244,10 @@ def _record_path(settings: SynthSettings, job: SynthJob) -> Path:
     return video_root(settings, job.video) / RECORDS_DIR / f"{job.name}.json"
 
 
-def _complete(settings: SynthSettings, job: SynthJob, digest: str) -> dict | None:
-    """The job's record when it is complete for ``digest`` (its folder present when it kept frames)."""
+def _complete(settings: SynthSettings, job: SynthJob, job_digest: str) -> dict | None:
+    """The job's record when it is complete for ``job_digest`` (its folder present when it kept frames)."""
     record = read_record(_record_path(settings, job))
-    if record is None or record.get("digest") != digest:
+    if record is None or record.get("digest") != job_digest:
         return None
     folder = video_dir(video_root(settings, job.video), settings.target, job.name)
     if record["kept"] and read_record(folder / RECORD_FILE) != record:
@@ -268,10 +269,10 @@ def _compose_job(settings: SynthSettings, job: SynthJob, target: TargetFrames, r
                   if category.colour == "reshade" else None)
     grow_px = round((settings.grow if category.grow is None else category.grow) * size)
     aligned = bool(category.anchors)
-    if aligned and target.landmarks is None:
-        target.landmarks = head_landmarks(head_model, target, target.params.shape_params)
-    render_landmarks = (target.posed("landmarks", render.shape, lambda: head_landmarks(head_model, target, render.shape))
-                        if aligned else None)
+    if aligned:
+        own_landmarks, render_landmarks = (
+            target.posed("landmarks", shape, lambda s=shape: head_landmarks(head_model, target, s))
+            for shape in (target.params.shape_params, render.shape))
     start = time.perf_counter()
     kept, composites, used, references, dropped = [], [], [], [], {}
     for i, name in enumerate(target.names):
@@ -284,7 +285,7 @@ def _compose_job(settings: SynthSettings, job: SynthJob, target: TargetFrames, r
         if db_normals is not None:
             layers.append(db_normals[i])
         if aligned:
-            layers = align_render(layers, render_landmarks[i], target.landmarks[i], category.anchors)
+            layers = align_render(layers, render_landmarks[i], own_landmarks[i], category.anchors)
         old = parts.part_mask(target.labels[i], category.name)
         new = parts.part_mask(layers[2], category.name)
         if category.needs_own_part and quality.part_missing(old, settings.min_part):
@@ -302,8 +303,8 @@ def _compose_job(settings: SynthSettings, job: SynthJob, target: TargetFrames, r
                             target.head_cover[i] if bald is not None else None, reshaded)
         out = compose_frame(frame, category.method, grow_px=grow_px,
                             inpaint_px=max(1, round(settings.inpaint_radius * size)), feather_px=settings.feather,
-                            colour=category.colour, own_outline=category.outline == "target", fill_label=parts.label_id(settings.fill_label),
-                            skin_labels=skin)
+                            colour=category.colour, own_outline=category.outline == "target",
+                            fill_label=parts.label_id(settings.fill_label), skin_labels=skin)
         keep_region = (target.mask[i] >= 0.5) & ~grow(old | new, grow_px)
         if settings.blend_check and quality.blend_failed(out.image, target.rgb[i], layers[0], keep_region):
             dropped[name] = "blend_failed"

@@ -61,8 +61,8 @@ class SynthSettings(Section):
     fill_label: str = setting("label name of rebuilt pixels (the inpainted or balded area)")
     skin_labels: tuple[str, ...] = setting("label names counted as skin for colour matching and bald shading")
     min_part: float = setting("a part covering less than this share of the image counts as missing", ge=0)
-    max_area_change: float = setting("drop frames whose new part area (relative to the target's own part or foreground) "
-                                     "differs from the video's median by more than this fraction", gt=0)
+    max_area_change: float = setting("drop frames whose new part area (relative to the target's own part or "
+                                     "foreground) differs from the video's median by more than this fraction", gt=0)
     blend_check: bool = setting("drop frames whose composite is structurally closer (SSIM inside the target's mask) "
                                 "to the render than to the target (METHOD §6)")
     frame_stride: int = setting("edit every n-th frame of each video (its renders must have those frames)", ge=1)
