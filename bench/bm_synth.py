@@ -39,7 +39,12 @@ CONF = REPO / "confs" / "db_bank_shared.conf"
 
 
 def _people(renders: Path, driver: str) -> list[str]:
-    return sorted(p.name for p in renders.iterdir() if video_dir(renders, p.name, driver).is_dir())
+    people = sorted(p.name for p in renders.iterdir() if video_dir(renders, p.name, driver).is_dir()) \
+        if renders.is_dir() else []
+    if not people:
+        sys.exit(f"{renders}: no renders driven by {driver}; build the bank first (bash run/db_avatar.sh "
+                 "confs/db_bank_shared.conf) or pass --renders NAME=PATH")
+    return people
 
 
 def run_source(name: str, renders: Path, args, out: Path) -> dict:
