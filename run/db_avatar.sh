@@ -9,20 +9,15 @@
 # A cluster array runs one shard per task: scripts/db_avatar_slurm.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${VENV:-.venv}"
-conf="confs/db_bank.conf"
-if [[ $# -gt 0 && "$1" != *=* && "$1" != --* ]]; then conf="$1"; shift; fi
-overrides=()
-for arg in "$@"; do [[ "$arg" == *=* && "$arg" != --* ]] && overrides+=("$arg"); done
-"$VENV/bin/pegasus" config --conf "$conf" "${overrides[@]}" > /dev/null   # exit 2 on any problem
+source run/_prepare.sh confs/db_bank.conf "$@"   # conf, args, overrides; exit 2 on any problem
 "$VENV/bin/pegasus" synth-db --conf "$conf" --when-used bank "${overrides[@]}"  # when the bank reads from it
 NPROC="${NPROC:-1}"
 if [[ "$NPROC" -le 1 ]]; then
-  exec "$VENV/bin/pegasus" db-avatar --conf "$conf" "$@"
+  exec "$VENV/bin/pegasus" db-avatar --conf "$conf" "${args[@]}"
 fi
 pids=()
 for ((i = 0; i < NPROC; i++)); do
-  CUDA_VISIBLE_DEVICES="$i" "$VENV/bin/pegasus" db-avatar --conf "$conf" --shard "$i/$NPROC" "$@" &
+  CUDA_VISIBLE_DEVICES="$i" "$VENV/bin/pegasus" db-avatar --conf "$conf" --shard "$i/$NPROC" "${args[@]}" &
   pids+=("$!")
 done
 status=0

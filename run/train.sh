@@ -10,17 +10,12 @@
 # requeued cluster jobs); --overwrite starts again in a run folder that holds checkpoints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${VENV:-.venv}"
-conf="confs/embedded.conf"
-if [[ $# -gt 0 && "$1" != *=* && "$1" != --* ]]; then conf="$1"; shift; fi
-overrides=()
-for arg in "$@"; do [[ "$arg" == *=* && "$arg" != --* ]] && overrides+=("$arg"); done
-"$VENV/bin/pegasus" config --conf "$conf" "${overrides[@]}" > /dev/null   # exit 2 on any problem
+source run/_prepare.sh confs/embedded.conf "$@"   # conf, args, overrides; exit 2 on any problem
 "$VENV/bin/pegasus" synth-db --conf "$conf" --when-used dataset "${overrides[@]}"  # when the dataset reads from it
 NPROC="${NPROC:-1}"; NNODES="${NNODES:-1}"
 if [[ "$NPROC" -gt 1 || "$NNODES" -gt 1 ]]; then
   exec "$VENV/bin/torchrun" --nproc_per_node="$NPROC" --nnodes="$NNODES" --node_rank="${NODE_RANK:-0}" \
     --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${MASTER_PORT:-29500}" \
-    -m pegasus.cli.main train --conf "$conf" "$@"
+    -m pegasus.cli.main train --conf "$conf" "${args[@]}"
 fi
-exec "$VENV/bin/pegasus" train --conf "$conf" "$@"
+exec "$VENV/bin/pegasus" train --conf "$conf" "${args[@]}"

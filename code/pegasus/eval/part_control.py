@@ -132,8 +132,8 @@ def score_entry(entry: GroundTruthEntry, edited: Path, unedited: Path, own: Path
         if image is None:
             missing += 1
             continue
-        truth, reference, frame = (_image(entry.folder, name, size), _image(unedited, name, size),
-                                   _image(own, name, size))
+        truth, reference = _image(entry.folder, name, size), _image(unedited, name, size)
+        frame = reference if unedited == own else _image(own, name, size)
         for tensor, folder in ((truth, entry.folder), (reference, unedited), (frame, own)):
             if tensor is None:
                 raise DataError(f"{folder / IMAGE_DIR / (name + '.png')}: frame not found (needed by the part score)")

@@ -26,7 +26,9 @@ def part_missing(part: np.ndarray, min_share: float) -> bool:
 
 def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(H, W) SSIM map of two (H, W, 3) images in [0, 1] (Gaussian window σ = 1.5, 11 × 11,
-    constants of data range 1; mean over the channels), same-size with reflected borders."""
+    constants of data range 1; mean over the channels), same-size with reflected borders. The
+    scorer's :func:`pegasus.eval.metrics.ssim` averages valid windows only and runs in float64
+    torch; this per-pixel map serves the filter, twice per composited frame."""
     blur = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)  # noqa: E731
     a, b = a.astype(np.float32), b.astype(np.float32)
     mu_a, mu_b = blur(a), blur(b)

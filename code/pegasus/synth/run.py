@@ -48,8 +48,8 @@ from .compose import Composite, FrameLayers, compose_frame, grow
 from .settings import SynthCategory, SynthSettings
 
 __all__ = ["MANIFEST_FILE", "RECORD_FILE", "BLACKLIST_FILE", "RECORDS_DIR", "SynthJob", "TargetFrames", "synth_jobs",
-           "video_root", "job_render_folder", "load_target", "load_render", "synthesize", "write_source",
-           "write_manifest",
+           "video_root", "job_render_folder", "load_target", "render_digest", "load_render", "synthesize",
+           "write_source", "write_manifest",
            "run_synthesis"]
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,20 @@ class RenderFrames:
     mask: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
     normal: dict[str, np.ndarray] | None
-    digest: str
+
+
+def render_digest(folder: Path) -> str:
+    """Digest of what made a render folder (its ``render.json``, else its parameters), read
+    without its images so that a complete job is skipped without loading them.
+
+    Raises:
+        DataError: the folder has neither file.
+    """
+    for name in (RENDER_RECORD, FLAME_PARAMS_FILE):
+        if (folder / name).is_file():
+            return file_digest(folder / name)
+    raise DataError(f"{folder}: no render here ({RENDER_RECORD} and {FLAME_PARAMS_FILE} missing); build the bank's "
+                    "cross-driven renders first (bash run/db_avatar.sh)")
 
 
 def load_render(folder: Path, names: Sequence[str], resolution) -> RenderFrames:
@@ -189,16 +202,13 @@ def load_render(folder: Path, names: Sequence[str], resolution) -> RenderFrames:
     frames = [f for f in video.frames if f.name in wanted]
     size = parse_resolution(resolution)
     normal_dir = folder / NORMAL_DIR
-    record = folder / RENDER_RECORD
-    digest = file_digest(record if record.is_file() else folder / FLAME_PARAMS_FILE)
     return RenderFrames(
         folder, video.shape_params,
         {f.name: resize_rgb(read_rgb(f.image_path), size) for f in frames},
         {f.name: resize_mask(read_mask(f.mask_path), size) for f in frames},
         {f.name: resize_label_map(read_label_map(f.semantic_path), size).astype(np.int64) for f in frames},
         {f.name: resize_rgb(read_rgb(normal_dir / f"{f.name}.png"), size) for f in frames}
-        if normal_dir.is_dir() else None,
-        digest)
+        if normal_dir.is_dir() else None)
 
 
 def _label_ids(names: Sequence[str]) -> np.ndarray:
@@ -233,10 +243,10 @@ def _target_heads(target: TargetFrames, head_model, skin: np.ndarray) -> None:
 # ------------------------------------------------------------------------------------------ one job
 
 
-def _job_digest(settings: SynthSettings, job: SynthJob, target: TargetFrames, render_digest: str) -> str:
+def _job_digest(settings: SynthSettings, job: SynthJob, target: TargetFrames, render_key: str) -> str:
     keys = {k: v for k, v in settings.to_dict().items() if k not in ("categories", "ground_truth", "score_video",
                                                                        "db_people", "videos")}
-    data = {"settings": keys, "category": job.category.to_dict(), "target": target.digest, "render": render_digest}
+    data = {"settings": keys, "category": job.category.to_dict(), "target": target.digest, "render": render_key}
     return digest(data)
 
 
@@ -334,15 +344,15 @@ def synthesize(cfg: Config, job: SynthJob, target: TargetFrames, head_model=None
     keeps the render folders read so far (the categories of one DB person share one)."""
     settings: SynthSettings = cfg.synth
     folder = job_render_folder(settings, job)
+    digest = _job_digest(settings, job, target, render_digest(folder))
+    done = _complete(settings, job, digest)
+    if done is not None:
+        return {**done, "skipped": True}
     renders = {} if renders is None else renders
     if folder not in renders:
         renders.clear()  # jobs come grouped by DB person: keep one folder in memory
         renders[folder] = load_render(folder, target.names, settings.resolution)
     render = renders[folder]
-    digest = _job_digest(settings, job, target, render.digest)
-    done = _complete(settings, job, digest)
-    if done is not None:
-        return {**done, "skipped": True}
     kept, composites, used, dropped, seconds = _compose_job(settings, job, target, render, head_model)
     record = {"name": job.name, "video": job.video, "category": job.category.name, "method": job.category.method,
               "db_person": job.db_person, "render": str(folder), "digest": digest, "kept": len(kept),
