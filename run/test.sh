@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Render and score a trained run.  Usage: bash run/test.sh [CONF] [section.key=value ...]
-# CONF is the config the run was trained with (or its saved <run>/config.conf); outputs go to
-# <run>/test/<checkpoint>/ and <run>/export/. --checkpoint FILE picks another checkpoint.
+# CONF names the run (its experiment.name and output_root); the run's own saved <run>/config.conf
+# then gives the settings, with the command line's overrides (--run DIR names a run folder
+# directly). Outputs go to <run>/test/<checkpoint>/ and <run>/export/; a generative run
+# (generative.enabled) also gets control/ and part_control/ there. --checkpoint FILE picks
+# another checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pegasus.avatar.fields import GeometryField, ShadingField, WeightNormLinear, shade
+from pegasus.avatar.fields import GeometryField, ShadingField, WeightNormLinear, latent_linear, shade
 
 
 def test_geometric_init_is_a_sphere_of_radius_0_6():
@@ -67,3 +67,38 @@ def test_shading_range_and_colour():
     albedo = torch.tensor([0.2, 0.6, 0.9])
     torch.testing.assert_close(shade(albedo, torch.full((3,), 0.5)), albedo)
     torch.testing.assert_close(shade(albedo, torch.full((3,), 0.75)), torch.tensor([0.3, 0.9, 1.0]))
+
+
+@pytest.mark.parametrize("layer", [torch.nn.Linear(5 + 7, 4), WeightNormLinear(5 + 7, 4)])
+def test_latent_linear_equals_the_layer_on_the_concatenated_input(layer):
+    torch.manual_seed(0)
+    x = torch.randn(3, 10, 5)
+    per_item = torch.randn(3, 7)  # one latent per leading item, shared by its 10 points
+    concatenated = torch.cat([x, per_item[:, None].expand(3, 10, 7)], dim=-1)
+    assert torch.allclose(latent_linear(layer, x, per_item), layer(concatenated), atol=1e-6)
+    shared = torch.randn(7)
+    assert torch.allclose(latent_linear(layer, x, shared), layer(torch.cat([x, shared.expand(3, 10, 7)], -1)),
+                          atol=1e-6)
+    plain = torch.nn.Linear(5, 4)
+    assert torch.equal(latent_linear(plain, x, None), plain(x))
+
+
+def test_fields_with_a_latent_match_their_concatenated_reference():
+    """The geometry field's skip layer re-injects [encoding ‖ latent] / √2: its latent part too."""
+    torch.manual_seed(1)
+    field = GeometryField(hidden_layers=4, width=16, num_freqs=2, latent_dim=6)
+    with torch.no_grad():
+        for layer in field.layers:  # unmute the latent inputs so that they matter
+            layer.weight_v.add_(0.3 * torch.randn_like(layer.weight_v))
+    x, latent = torch.randn(2, 9, 3), torch.randn(2, 6)
+    out = field(x, latent)
+    inputs = torch.cat([field.encoding(x), latent[:, None].expand(2, 9, 6)], dim=-1)
+    h = inputs
+    for i, layer in enumerate(field.layers):
+        if i == field.skip_layer:
+            h = torch.cat([h, inputs], dim=-1) / 2 ** 0.5
+        h = layer(h)
+        if i < len(field.layers) - 1:
+            h = torch.nn.functional.softplus(h, beta=100.0)
+    assert torch.allclose(out.sdf, h[..., 0], atol=1e-5)
+    assert not torch.allclose(field(x, latent.flip(0)).sdf, out.sdf)

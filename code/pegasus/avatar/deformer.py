@@ -39,7 +39,7 @@ from torch import nn
 from pegasus.headmodel.lbs import with_ghost_bone
 from pegasus.headmodel.model import HeadModel
 
-from .fields import SOFTPLUS_BETA, broadcast_latent
+from .fields import SOFTPLUS_BETA, latent_linear
 
 __all__ = [
     "NUM_BONES",
@@ -123,24 +123,27 @@ class SoftplusMLP(nn.Module):
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.out = nn.Linear(dims[-1], out_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.hidden:
-            x = F.softplus(layer(x), beta=SOFTPLUS_BETA)
+    def forward(self, x: torch.Tensor, latent: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., N, d) inputs [+ a latent shared by each leading item, see :func:`latent_linear`;
+        ``in_dim = d + Z``] → (..., N, out_dim)."""
+        for i, layer in enumerate(self.hidden):
+            x = F.softplus(latent_linear(layer, x, latent) if i == 0 else layer(x), beta=SOFTPLUS_BETA)
         return self.out(x)
 
-    def with_tangents(self, x: torch.Tensor, num_axes: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    def with_tangents(self, x: torch.Tensor, latent: torch.Tensor | None = None,
+                      num_axes: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
         """Outputs and their derivatives along the first ``num_axes`` input features.
 
         Args:
-            x: (..., in_dim) inputs.
+            x: (..., N, d) inputs; latent: as for :meth:`forward`.
 
         Returns:
             out (..., out_dim) and tangents (num_axes, ..., out_dim) with
             ``tangents[k] = ∂out/∂x[..., k]`` (forward mode, differentiable by autograd).
         """
         h, dh = x, None
-        for layer in self.hidden:
-            z = layer(h)
+        for i, layer in enumerate(self.hidden):
+            z = latent_linear(layer, h, latent) if i == 0 else layer(h)
             # d softplus_β(z)/dz = sigmoid(β z); the first layer's tangent is a weight column
             dz = (layer.weight[:, :num_axes].t().reshape(num_axes, *([1] * (z.ndim - 1)), -1)
                   if dh is None else dh @ layer.weight.t())
@@ -177,7 +180,7 @@ class FlameDeformer(nn.Module):
     def forward(self, x: torch.Tensor, latent: torch.Tensor | None = None) -> DeformerBases:
         """x (P, N, 3); latent None, (Z,) or (P, Z)."""
         self._check_latent(latent)
-        return self._bases(self.mlp(broadcast_latent(x, latent)))
+        return self._bases(self.mlp(x, latent))
 
     def with_tangents(self, x: torch.Tensor, latent: torch.Tensor | None = None
                       ) -> tuple[DeformerBases, DeformerBases]:
@@ -188,7 +191,7 @@ class FlameDeformer(nn.Module):
             skinning weights' through the softmax).
         """
         self._check_latent(latent)
-        out, d_out = self.mlp.with_tangents(broadcast_latent(x, latent))
+        out, d_out = self.mlp.with_tangents(x, latent)
         bases = self._bases(out)
         d_out = d_out.expand(3, *out.shape)
         d_offset, d_expr, d_pose, d_logits = d_out.split(self.sizes, dim=-1)
@@ -231,7 +234,7 @@ class CanonicalOffset(nn.Module):
 
     def forward(self, x: torch.Tensor, latent: torch.Tensor | None = None) -> torch.Tensor:
         """x (P, N, 3) → x + Δ_cc (P, N, 3)."""
-        return x + self.mlp(broadcast_latent(x, latent))
+        return x + self.mlp(x, latent)
 
 
 def batched_matmul(lhs: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:

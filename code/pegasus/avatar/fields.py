@@ -30,7 +30,7 @@ __all__ = [
     "GeometryField",
     "ShadingField",
     "shade",
-    "broadcast_latent",
+    "latent_linear",
 ]
 
 SOFTPLUS_BETA = 100.0
@@ -39,15 +39,25 @@ ALBEDO_SCALE = 10.0
 """albedo = sigmoid(ALBEDO_SCALE · feature) (PointAvatar)."""
 
 
-def broadcast_latent(x: torch.Tensor, latent: torch.Tensor | None) -> torch.Tensor:
-    """Concatenates a latent code to every point: (..., N, D), (Z,) or (..., Z) → (..., N, D+Z)."""
+def latent_linear(layer: nn.Module, x: torch.Tensor, latent: torch.Tensor | None) -> torch.Tensor:
+    """``layer(cat([x, z]))`` for a latent ``z`` shared by all N points of a leading item, without
+    concatenating it to every point: ``W_x·x + (W_z·z + b)``, the latent's part computed once
+    per item (the latent is 369-D against a 3-D point or a 39-D encoding: concatenating it
+    doubled the cost of a training step).
+
+    Args:
+        layer: a linear layer (``.weight`` (out, d + Z), ``.bias``) over ``[x ‖ z]``.
+        x: (..., N, d) per-point inputs.
+        latent: None (then ``layer(x)``), (Z,) shared by every point, or (..., Z) one per
+            leading item of ``x``.
+    """
     if latent is None or latent.shape[-1] == 0:
-        return x
-    if latent.ndim == 1:
-        latent = latent.expand(*x.shape[:-1], latent.shape[0])
-    else:  # (..., Z): one code per leading item, shared by its N points
-        latent = latent[..., None, :].expand(*x.shape[:-1], latent.shape[-1])
-    return torch.cat([x, latent.to(x.dtype)], dim=-1)
+        return layer(x)
+    weight, d = layer.weight, x.shape[-1]
+    per_item = latent.to(x.dtype) @ weight[:, d:].t() + layer.bias
+    if latent.ndim > 1:
+        per_item = per_item[..., None, :]
+    return x @ weight[:, :d].t() + per_item
 
 
 class WeightNormLinear(nn.Module):
@@ -205,18 +215,22 @@ class GeometryField(nn.Module):
 
     def forward(self, x: torch.Tensor, latent: torch.Tensor | None = None) -> GeometryOutput:
         """x (..., 3) canonical points; latent None, (Z,) shared or (..., Z) per leading item
-        (see :func:`broadcast_latent`)."""
+        (see :func:`latent_linear`)."""
         if x.shape[-1] != 3:
             raise ValueError(f"GeometryField: expected points (..., 3), got {tuple(x.shape)}")
         if (latent is None) != (self.latent_dim == 0) or (latent is not None and latent.shape[-1] != self.latent_dim):
             got = None if latent is None else tuple(latent.shape)
             raise ValueError(f"GeometryField: latent_dim is {self.latent_dim}, got latent {got}")
-        inputs = broadcast_latent(self.encoding(x), latent)
-        h = inputs
+        encoded = self.encoding(x)  # the input is [encoded ‖ latent]; the latent joins linearly (latent_linear)
+        h = encoded
         for i, layer in enumerate(self.layers):
-            if i == self.skip_layer:
-                h = torch.cat([h, inputs], dim=-1) / math.sqrt(2.0)
-            h = layer(h)
+            if i == 0:
+                h = latent_linear(layer, encoded, latent)
+            elif i == self.skip_layer:  # input [h ‖ encoded ‖ latent] / √2
+                h = latent_linear(layer, torch.cat([h, encoded], dim=-1) / math.sqrt(2.0),
+                                  None if latent is None else latent / math.sqrt(2.0))
+            else:
+                h = layer(h)
             if i < len(self.layers) - 1:
                 h = F.softplus(h, beta=SOFTPLUS_BETA)
         albedo = torch.sigmoid(ALBEDO_SCALE * h[..., 1:4])
@@ -278,7 +292,7 @@ class ShadingField(nn.Module):
         if (latent is None) != (self.latent_dim == 0):
             raise ValueError(f"ShadingField: latent_dim is {self.latent_dim}, got latent "
                              f"{None if latent is None else tuple(latent.shape)}")
-        return torch.sigmoid(self.mlp(broadcast_latent(normal, latent)))
+        return torch.sigmoid(self.mlp[1:](latent_linear(self.mlp[0], normal, latent)))
 
 
 def shade(albedo: torch.Tensor, shading: torch.Tensor) -> torch.Tensor:

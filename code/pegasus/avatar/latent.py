@@ -22,7 +22,8 @@ from torch import nn
 
 from ..data import parts
 
-__all__ = ["ABSENT_ROW", "latent_size", "synthetic_owner", "assemble_rows", "LatentTable", "LatentCodes"]
+__all__ = ["ABSENT_ROW", "latent_size", "synthetic_owner", "parse_synthetic_owner", "assemble_rows", "LatentTable",
+           "LatentCodes"]
 
 ABSENT_ROW = 0
 """Row of the shared "absent" code."""
@@ -40,6 +41,12 @@ def synthetic_owner(db_person: str, subject: str) -> str:
     same swap (a test entry) finds the trained code.
     """
     return f"{db_person}@{subject}"
+
+
+def parse_synthetic_owner(owner: str) -> tuple[str, str] | None:
+    """(DB person, subject) of a :func:`synthetic_owner` name, None for a person's own name."""
+    db_person, sep, subject = owner.rpartition("@")
+    return (db_person, subject) if sep and db_person and subject else None
 
 
 def assemble_rows(
@@ -168,9 +175,15 @@ class LatentCodes(nn.Module):
         """(B, C) int64 rows → (B, C·(C + D)) latents."""
         if rows.ndim != 2 or rows.shape[1] != self.num_categories:
             raise ValueError(f"latent rows must be (B, {self.num_categories}), got {tuple(rows.shape)}")
-        codes = self.codes[rows]  # (B, C, D)
-        one_hot = self.one_hot.to(codes.dtype).expand(rows.shape[0], -1, -1)
-        return torch.cat([one_hot, codes], dim=-1).reshape(rows.shape[0], -1)
+        return self.assemble(self.codes[rows])
+
+    def assemble(self, codes: torch.Tensor) -> torch.Tensor:
+        """(B, C, D) codes, one per category in code order → (B, C·(C + D)) latents (test-time
+        control builds codes that are in no row: interpolated, sampled, mixed)."""
+        if codes.ndim != 3 or codes.shape[1:] != (self.num_categories, self.code_dim):
+            raise ValueError(f"codes must be (B, {self.num_categories}, {self.code_dim}), got {tuple(codes.shape)}")
+        one_hot = self.one_hot.to(codes.dtype).expand(codes.shape[0], -1, -1)
+        return torch.cat([one_hot, codes], dim=-1).reshape(codes.shape[0], -1)
 
     def regulariser(self, rows: torch.Tensor) -> torch.Tensor:
         """Mean over the frames of (B, C) rows of mean(code²) of each frame's latent (PEGASUS's

@@ -30,6 +30,7 @@ __all__ = [
     "expression_basis_prior",
     "part_bce",
     "semantic_cross_entropy",
+    "normal_l1",
     "avatar_loss_terms",
     "prior_weight",
     "VGG16Features",
@@ -101,6 +102,13 @@ def semantic_cross_entropy(probabilities: torch.Tensor, classes: torch.Tensor, e
     return -(picked.clamp_min(eps)).log().mean()
 
 
+def normal_l1(normal: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Weighted mean |normal − target| of (B, H, W, 3) camera-space normals over the pixels of
+    (B, H, W) weights (zero when no pixel has weight)."""
+    weight = weight.to(normal.dtype)[..., None]
+    return (weight * (normal - target.to(normal.dtype)).abs()).sum() / (3.0 * weight.sum()).clamp_min(1.0)
+
+
 def prior_weight(base: float, halve_epochs, epoch: int) -> float:
     """λ(epoch) = base · 0.5^(number of milestones ≤ epoch) (PointAvatar: 10, halved at 10/20/30/40)."""
     return float(base) * 0.5 ** sum(1 for milestone in halve_epochs if epoch >= milestone)
@@ -127,7 +135,8 @@ def avatar_loss_terms(settings, batch, output, epoch: int, expression_variance: 
     surface),
     skinning_prior / pose_prior / expression_prior (λ(epoch) · inner weight · term), part (BCE
     of the part channel against ``batch.part_mask``), semantic (cross-entropy against
-    ``batch.semantic``); a term is present when its weight is > 0 and its inputs exist.
+    ``batch.semantic``), normal (L1 against ``batch.normal`` where ``batch.normal_weight``); a
+    term is present when its weight is > 0 and its inputs exist.
     """
     ls, points = settings, output.points
     device = output.rgb.device
@@ -160,6 +169,8 @@ def avatar_loss_terms(settings, batch, output, epoch: int, expression_variance: 
     if ls.semantic > 0 and output.semantic is not None and batch.semantic is not None:
         classes = class_of_label.to(device)[batch.semantic.to(device)]
         terms["semantic"] = ls.semantic * semantic_cross_entropy(output.semantic, classes)
+    if ls.normal > 0 and batch.normal is not None:
+        terms["normal"] = ls.normal * normal_l1(output.normal, batch.normal.to(device), batch.normal_weight.to(device))
     terms["total"] = torch.stack(list(terms.values())).sum()
     return terms
 

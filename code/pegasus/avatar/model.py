@@ -16,6 +16,7 @@ follows ``docs/design/avatar_contract.md``.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import torch
@@ -85,7 +86,8 @@ class PointAvatar(nn.Module):
         latent_dim = 0
         if index.latent is not None:
             categories = len(index.latent.categories)
-            self.latent_codes = LatentCodes(index.latent.num_rows, categories, settings.latent.code_dim)
+            self.latent_codes = LatentCodes(index.latent.num_rows, categories, settings.latent.code_dim,
+                                            settings.latent.init_std)
             latent_dim = latent_size(categories, settings.latent.code_dim)
         self.semantic_classes = len(parts.SEMANTIC_CLASSES) if settings.semantic else 0
         self.register_buffer("class_of_label", torch.from_numpy(parts.class_of_label()), persistent=False)
@@ -197,9 +199,17 @@ class PointAvatar(nn.Module):
     def forward(self, batch: FrameBatch, epoch: int | None = None, latent: torch.Tensor | None = None,
                 corrections: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> AvatarOutput:
         """Renders every frame of ``batch`` (see :meth:`point_pass` for the arguments)."""
+        state = self.point_pass(batch, latent, epoch, corrections)
+        output = self.render_pass(batch, state)
+        if self.training and self.loss_settings.eikonal > 0:
+            output = dataclasses.replace(output, eikonal_gradient=self._eikonal_gradients(state))
+        return output
+
+    def render_pass(self, batch: FrameBatch, state: PointPass) -> AvatarOutput:
+        """Composites a per-point pass (:meth:`point_pass`, or a mix of passes such as the
+        identity lock's) into the images of ``batch``'s cameras."""
         points_device = self.points.points
         cameras = batch.cameras.to(device=points_device.device, dtype=points_device.dtype)
-        state = self.point_pass(batch, latent, epoch, corrections)
         count = state.deformed.shape[0]
         albedo = state.geometry.albedo.expand(count, -1, -1)
         features = {"rgb": shade(albedo, state.shading), "normal": state.normals @ cameras.R.transpose(1, 2),
@@ -212,13 +222,10 @@ class PointAvatar(nn.Module):
         rendering = render_points(state.deformed, packed, cameras, self.points.radius,
                                   self.settings.points_per_pixel, background=self.layout.background(packed))
         image = self.layout.unpack(rendering.features)
-        eikonal = None
-        if self.training and self.loss_settings.eikonal > 0:
-            eikonal = self._eikonal_gradients(state)
         return AvatarOutput(rgb=image["rgb"], mask=rendering.alpha, normal=image["normal"], albedo=image["albedo"],
                             shading=image["shading"], part=image.get("part"), semantic=image.get("semantic"),
                             visible=rendering.visible, points=state, point_weights=rendering.point_weights,
-                            eikonal_gradient=eikonal)
+                            eikonal_gradient=None)
 
     @torch.no_grad()
     def head_model_coverage(self, batch: FrameBatch) -> torch.Tensor:

@@ -93,6 +93,8 @@ class LatentSettings(Section):
     code_dim: int = setting("size of each category's code (PEGASUS 32); 0 = no latent code (one person). The "
                             "latent is [one-hot ‖ code] per category: categories · (categories + code_dim)", ge=0)
     start_epoch: int = setting("epoch (0-based) from which the codes are optimised (PEGASUS 10)", ge=0)
+    init_std: float = setting("codes start as N(0, init_std²). The networks' latent inputs start muted, so codes "
+                              "near zero are told apart slowly when each batch holds one video", gt=0)
 
 
 @dataclass(frozen=True)
@@ -168,3 +170,5 @@ class LossSettings(Section):
     part: float = setting("BCE of the rendered part probability against mask_object/ (PEGASUS 0.1)", ge=0)
     semantic: float = setting("cross-entropy of the rendered semantic classes against semantic/", ge=0)
     latent: float = setting("mean(z²) regulariser of the latent codes in use (PEGASUS 0.01)", ge=0)
+    normal: float = setting("L1 of the rendered normals against the batch's normal targets (PEGASUS 0.1: the DB "
+                            "render's inside the swapped part, the target's own stage-1 normals outside it)", ge=0)

@@ -76,10 +76,17 @@ def _cmd_synth_db(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def _cmd_train(cfg: Config, args: argparse.Namespace) -> int:
-    """Train an avatar on cfg.dataset.train (torchrun for several processes)."""
-    from ..train.run import train_avatar
+    """Train an avatar on cfg.dataset.train, or with generative.enabled the two PEGASUS stages
+    (torchrun for several processes)."""
+    mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
+    if cfg.generative.enabled:
+        from ..generative.stages import train_generative
 
-    train_avatar(cfg, "resume" if args.resume else "overwrite" if args.overwrite else "new")
+        train_generative(cfg, mode)
+    else:
+        from ..train.run import train_avatar
+
+        train_avatar(cfg, mode)
     return 0
 
 
@@ -134,6 +141,29 @@ def _cmd_score_parts(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_config(cfg: Config, args: argparse.Namespace) -> Config:
+    """The config a trained run saved (``--run DIR``, else the run folder of ``cfg``), with the
+    command line's overrides: testing uses the settings the run was trained with. Without a
+    saved config (or one an older version wrote), ``cfg`` itself."""
+    from ..train.trainer import run_dir_of
+
+    saved = Path(args.run or run_dir_of(cfg)) / "config.conf"
+    if not saved.is_file():
+        if args.run:
+            raise ConfigError(f"{saved}: no saved config; is {args.run} a run folder?")
+        return cfg
+    try:
+        run_cfg = load_config(saved, args.overrides)
+    except ConfigError as err:
+        if args.run:
+            raise
+        log.warning("%s cannot be read by this version (%s); testing with %s instead", saved,
+                    str(err).splitlines()[0], cfg.source)
+        return cfg
+    log.info("settings of the run: %s%s", saved, f" (+ {len(args.overrides)} override(s))" if args.overrides else "")
+    return run_cfg
+
+
 def _load_trained(cfg: Config, args: argparse.Namespace):
     """The run's model with its checkpoint loaded, on the configured device."""
     from ..train.build import trained_avatar
@@ -173,10 +203,22 @@ def _cmd_test(cfg: Config, args: argparse.Namespace) -> int:
                             novel_sets=novel_sets(cfg, model), refined_render_fn=refined)
     save_config(cfg, out_dir / "config.conf")
     _export(cfg, model, test_set)
+    means = {}
     for name, rows in results.items():
         if rows and "psnr" in rows[0]:  # sets without ground truth log their holes when rendered
-            means = mean_metrics(rows, METRIC_NAMES)
-            log.info("%s set: %s", name, ", ".join(f"{k} {v:.4f}" for k, v in means.items() if v is not None))
+            means[name] = mean_metrics(rows, METRIC_NAMES)
+            log.info("%s set: %s", name, ", ".join(f"{k} {v:.4f}" for k, v in means[name].items() if v is not None))
+    if cfg.generative.enabled:
+        from ..eval.metrics import load_lpips
+        from ..generative.outputs import score_generative, write_control
+
+        write_control(model, cfg, test_set, out_dir / "control")
+        table = score_generative(model, cfg, test_set, out_dir / "part_control", load_lpips(cfg.test.lpips_weights),
+                                 means.get("test", {}).get("psnr"))
+        for category, row in table.get("categories", {}).items():
+            log.info("part control %-10s in %.2f (unedited %.2f)  out − reconstruction %+.2f", category,
+                     row["psnr_in"] or float("nan"), row["unedited_psnr_in"] or float("nan"),
+                     row["out_vs_reconstruction"] if row["out_vs_reconstruction"] is not None else float("nan"))
     log.info("test outputs: %s", out_dir)
     return 0
 
@@ -290,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--person", help="the edited person (default synth.target)")
         if name in ("test", "export"):
             cmd.add_argument("--checkpoint", help="checkpoint file (default: the run's latest.pt)")
+            cmd.add_argument("--run", help="a run folder: its saved config.conf is used (default: the run folder of "
+                                           "--conf, whose saved config is used when it has one)")
     return parser
 
 
@@ -298,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         cfg = load_config(Path(args.conf), args.overrides)
+        if args.command in ("test", "export"):
+            cfg = _run_config(cfg, args)
         if cfg.experiment.num_threads > 0:
             import torch
 

@@ -20,6 +20,7 @@ def sections() -> dict[str, type]:
     from ..bank.settings import BankSettings
     from ..data.settings import DatasetSettings
     from ..eval.settings import PictureSettings, TestSettings
+    from ..generative.settings import GenerativeSettings
     from ..headmodel.settings import HeadModelSettings, StandinSettings
     from ..preprocess.settings import PreprocessSettings
     from ..synth.settings import SynthSettings
@@ -40,6 +41,7 @@ def sections() -> dict[str, type]:
         "preprocess": PreprocessSettings,
         "bank": BankSettings,
         "synth": SynthSettings,
+        "generative": GenerativeSettings,
     }
 
 

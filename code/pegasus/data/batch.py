@@ -19,8 +19,9 @@ __all__ = ["NO_ROW", "FrameBatch", "collate_frames"]
 NO_ROW = -1
 """``refine_row`` of a frame without per-frame refinement (test, driving and yaw frames)."""
 
-_TENSORS = ("rgb", "mask", "semantic", "part_mask", "expression", "pose", "shape", "video_id", "subject_id",
-            "frame_index", "refine_row", "latent_rows", "keypoints", "keypoints_valid", "iris", "iris_valid")
+_TENSORS = ("rgb", "mask", "semantic", "part_mask", "normal", "normal_weight", "expression", "pose", "shape",
+            "video_id", "subject_id", "frame_index", "refine_row", "latent_rows", "keypoints", "keypoints_valid", "iris",
+            "iris_valid")
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,6 +42,8 @@ class FrameBatch:
         mask: (B, H, W) float32 soft foreground in [0, 1], or None.
         semantic: (B, H, W) int64 label ids (pegasus.data.parts), or None.
         part_mask: (B, H, W) float32 soft mask of the video's swapped part (``mask_object/``), or None.
+        normal: (B, H, W, 3) float32 camera-space unit normals the render should show, or None;
+            normal_weight: (B, H, W) float32 where they hold (0 elsewhere).
         latent_rows: (B, C) int64 rows of the latent code table, one per category, or None.
         keypoints: (B, 68, 2) float32 pixels and keypoints_valid (B,) bool, or None.
         iris: (B, 2, 2) float32 pixels and iris_valid (B,) bool, or None.
@@ -60,6 +63,8 @@ class FrameBatch:
     mask: torch.Tensor | None = None
     semantic: torch.Tensor | None = None
     part_mask: torch.Tensor | None = None
+    normal: torch.Tensor | None = None
+    normal_weight: torch.Tensor | None = None
     latent_rows: torch.Tensor | None = None
     keypoints: torch.Tensor | None = None
     keypoints_valid: torch.Tensor | None = None

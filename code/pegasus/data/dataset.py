@@ -10,7 +10,7 @@ so that one dataset class serves training, testing and any later stage.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,10 +82,14 @@ class VideoDataset(Dataset):
             the head model's component counts).
         load_semantic: load ``semantic/`` label maps.
         load_part_masks: load ``mask_object/`` where a video has it.
+        normal_targets: optional ``normal_targets(record, frame, image_size)`` → (H, W, 3)
+            normals and (H, W) weights of the frame (e.g.
+            :class:`pegasus.generative.normals.NormalTargets`), as ``normal`` / ``normal_weight``.
     """
 
     def __init__(self, table: VideoTable, indices: Sequence[VideoIndices], *, resolution=None, n_expr: int = 50,
-                 n_shape: int = 100, load_semantic: bool = False, load_part_masks: bool = False):
+                 n_shape: int = 100, load_semantic: bool = False, load_part_masks: bool = False,
+                 normal_targets: Callable | None = None):
         if len(indices) != len(table):
             raise ValueError(f"VideoDataset: {len(indices)} VideoIndices for {len(table)} videos")
         if n_expr < 1 or n_shape < 1:
@@ -97,7 +101,7 @@ class VideoDataset(Dataset):
                             "dataset.resolution to resize them")
         self.image_size = requested or table.image_size
         self.n_expr, self.n_shape = n_expr, n_shape
-        self.load_semantic = load_semantic
+        self.load_semantic, self.normal_targets = load_semantic, normal_targets
         self.load_part_masks = load_part_masks and any(r.video.has_part_masks for r in table)
         if self.load_part_masks and not all(r.video.has_part_masks for r in table):
             raise DataError("part masks are loaded but some videos have no mask_object/: "
@@ -123,6 +127,10 @@ class VideoDataset(Dataset):
     def video_ids(self) -> list[int]:
         """The table position (``VideoRecord.id``) of every frame's video, in item order."""
         return [record.id for record, _ in self._items]
+
+    def frame_names(self) -> list[str]:
+        """The name of every frame, in item order."""
+        return [frame.name for _, frame in self._items]
 
     def motion(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(T, n_expr) expressions and (T, 15) poses of every frame, in item order (no image is read)."""
@@ -152,6 +160,10 @@ class VideoDataset(Dataset):
         if self.load_part_masks:
             part = resize_mask(_read_sized(read_mask, frame.part_mask_path, stored), self.image_size)
             optional["part_mask"] = torch.from_numpy(part)[None]
+        if self.normal_targets is not None:
+            normal, weight = self.normal_targets(record, frame, self.image_size)
+            optional["normal"] = torch.from_numpy(normal)[None]
+            optional["normal_weight"] = torch.from_numpy(weight)[None]
         if ids.latent_rows is not None:
             optional["latent_rows"] = torch.tensor([ids.latent_rows], dtype=torch.int64)
         if self._has_keypoints:

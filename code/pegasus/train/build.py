@@ -52,11 +52,13 @@ def _loads_semantic(cfg: Config, split: str) -> bool:
 
 
 def split_dataset(cfg: Config, table: VideoTable, index: RunIndex, head_model: HeadModel,
-                  split: str = "train") -> VideoDataset:
-    """The dataset of a split's table, indexed by the run (subjects, codes, per-frame rows)."""
+                  split: str = "train", normal_targets=None) -> VideoDataset:
+    """The dataset of a split's table, indexed by the run (subjects, codes, per-frame rows);
+    ``normal_targets`` as for :class:`VideoDataset` (the generative stage 2)."""
     return VideoDataset(table, index.video_indices(table), resolution=cfg.dataset.resolution,
                         n_expr=head_model.n_expr, n_shape=head_model.n_shape,
-                        load_semantic=_loads_semantic(cfg, split), load_part_masks=cfg.model.part_logit)
+                        load_semantic=_loads_semantic(cfg, split), load_part_masks=cfg.model.part_logit,
+                        normal_targets=normal_targets)
 
 
 def subject_statistics(table: VideoTable, subjects, n_expr: int, n_shape: int) -> dict[str, torch.Tensor]:
@@ -87,8 +89,9 @@ def _avatar(cfg: Config, head_model: HeadModel, index: RunIndex, tables: dict[st
     return model.to(device)
 
 
-def new_avatar(cfg: Config, device: torch.device) -> tuple[PointAvatar, VideoDataset]:
-    """The configured avatar for the training split, and that split's dataset.
+def new_avatar(cfg: Config, device: torch.device, normal_targets=None) -> tuple[PointAvatar, VideoDataset]:
+    """The configured avatar for the training split, and that split's dataset (with
+    ``normal_targets``, see :class:`VideoDataset`).
 
     Per-frame refinement gets one row per (video, frame) of the split and the latent table one
     code per person and category (and per synthetic swap) when ``model.latent.code_dim > 0``.
@@ -101,7 +104,7 @@ def new_avatar(cfg: Config, device: torch.device) -> tuple[PointAvatar, VideoDat
     reference_shape = torch.zeros_like(stats["shape_mean"]) if cfg.model.shape_cancel else stats["shape_mean"]
     tables = {**stats, "reference_shape": reference_shape, "reference_expression": stats["expression_mean"]}
     model = _avatar(cfg, head_model, index, tables, device)
-    return model, split_dataset(cfg, table, index, head_model, "train")
+    return model, split_dataset(cfg, table, index, head_model, "train", normal_targets)
 
 
 def trained_avatar(cfg: Config, checkpoint: dict[str, Any], device: torch.device) -> PointAvatar:
