@@ -321,7 +321,8 @@ def _channel_images(name: str, value, b: int, size: tuple[int, int] | None, warn
     return x.clamp(0, 1).numpy()
 
 
-def _grid_indices(n_frames: int, rows: int) -> list[int]:
+def evenly_spaced_indices(n_frames: int, rows: int) -> list[int]:
+    """Up to ``rows`` distinct positions spread over 0..n_frames−1, first and last included."""
     rows = min(rows, n_frames)
     if rows <= 1:
         return [0][:n_frames]
@@ -381,7 +382,7 @@ def render_batches(
     if gt and "rgb" not in channels:
         raise ValueError(f"render_batches: scoring needs the 'rgb' channel, got {list(channels)}")
     scoring = scoring or Scoring()
-    grid_at = set(_grid_indices(n_frames, grid_rows))
+    grid_at = set(evenly_spaced_indices(n_frames, grid_rows))
     grid_tiles: list[np.ndarray] = []
     rows: list[dict] = []
     warned: set[str] = set()

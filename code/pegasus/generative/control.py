@@ -140,6 +140,7 @@ class ControlRenderer:
     def __init__(self, model, book: CodeBook, identity_lock: bool):
         self.model, self.book, self.identity_lock = model, book, identity_lock
         self.device = model.points.points.device
+        self._unedited: tuple[FrameBatch, PointPass] | None = None  # the last batch's unedited pass
 
     def latent(self, codes: torch.Tensor) -> torch.Tensor:
         """(C, D) codes → (1, Z) latent."""
@@ -149,11 +150,13 @@ class ControlRenderer:
     def render(self, batch: FrameBatch, codes: torch.Tensor, edited: Sequence[str] = ()):
         """The :class:`~pegasus.avatar.channels.AvatarOutput` of ``batch`` with (C, D) ``codes``;
         ``edited`` names the categories that differ from the target's own codes (the lock's)."""
-        batch = batch.to(self.device)
+        given, batch = batch, batch.to(self.device)
         latent = self.latent(codes)
         if not (self.identity_lock and edited):
             return self.model(batch, latent=latent)
         state = self.model.point_pass(batch, latent)
-        own = self.model.point_pass(batch, self.latent(self.book.own))
+        if self._unedited is None or self._unedited[0] is not given:  # many edits of one batch share it
+            self._unedited = (given, self.model.point_pass(batch, self.latent(self.book.own)))
+        own = self._unedited[1]
         take = part_points(state, edited) | part_points(own, edited)
         return self.model.render_pass(batch, mix_point_passes(own, state, take))

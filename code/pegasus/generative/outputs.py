@@ -28,7 +28,7 @@ from ..data.batch import collate_frames
 from ..data.imavatar import IMAGE_DIR, video_dir
 from ..eval.export_ply import write_ply
 from ..eval.part_control import read_ground_truth, score_part_control
-from ..eval.render_sets import Animation, driving_batches, yaw_turn_batches
+from ..eval.render_sets import Animation, driving_batches, evenly_spaced_indices, yaw_turn_batches
 from ..utils import write_json
 from ..utils.media import image_grid, put_label, write_mp4, write_png
 from ..utils.progress import progress
@@ -50,10 +50,6 @@ render's reconstruction; the target's own test PSNR ≥ 27 dB."""
 
 def _rgb(output) -> list[np.ndarray]:
     return list(output.rgb.clamp(0, 1).cpu().numpy())
-
-
-def _evenly(count: int, total: int) -> list[int]:
-    return sorted({round(i * (total - 1) / max(count - 1, 1)) for i in range(min(count, total))})
 
 
 def _animation(cfg: Config, test_set) -> Animation | None:
@@ -80,7 +76,7 @@ def write_control(model, cfg: Config, test_set, out_dir: str | Path) -> list[Pat
     ctl, out_dir = cfg.generative.control, Path(out_dir)
     book = CodeBook.of_model(model, cfg.generative.target)
     renderer = ControlRenderer(model, book, ctl.identity_lock)
-    frames = collate_frames([test_set[i] for i in _evenly(ctl.frames, len(test_set))])
+    frames = collate_frames([test_set[i] for i in evenly_spaced_indices(len(test_set), ctl.frames)])
     first = frames.select([0])
     written: list[Path] = []
 

@@ -93,7 +93,7 @@ def init_from_stage1(model: PointAvatar, checkpoint: dict[str, Any]) -> None:
     model.load_state_dict({**own, **state})
 
 
-def _stage2_folder_check(cfg: Config, mode: str) -> None:
+def _check_run_folder(cfg: Config, mode: str) -> None:
     run = run_dir_of(cfg)
     if mode == "new" and (list_checkpoints(run) or list_checkpoints(run / STAGE1_DIR)):
         raise RunFolderError(f"{run}: holds checkpoints of an earlier generative run; pass --resume to continue it or "
@@ -143,7 +143,7 @@ def train_generative(cfg: Config, mode: str = "new") -> Path:
     check_generative(cfg)
     env = init_distributed(cfg.experiment.device)
     if env.is_main:
-        _stage2_folder_check(cfg, mode)
+        _check_run_folder(cfg, mode)
     barrier()
     run = run_dir_of(cfg)
     resuming_stage2 = mode == "resume" and bool(list_checkpoints(run))
